@@ -1,0 +1,41 @@
+// `xsr gen`: deterministic (seeded) v2/v3 streams for tests and benchmarks,
+// libxc, libxl or xl-wrapped, PV or HVM, from kilobytes to tens of GiB,
+// with optional checkpoints. Each page is stamped with its pfn and the seed,
+// so a reader can check any page it extracts.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace xsr {
+
+struct GenOptions {
+  enum class Container { libxc, libxl, xl } container = Container::libxc;
+  bool hvm = true;
+  std::uint32_t version = 3;         // libxc stream version: 2 or 3
+  std::uint64_t size = 16ull << 20;  // approximate stream size in bytes
+  std::uint64_t seed = 1;
+  std::uint32_t batch = 1024;        // pfns per PAGE_DATA record (1..1024)
+  std::uint32_t checkpoints = 0;     // extra checkpoint rounds after the first
+  std::uint32_t vcpus = 2;
+  std::uint32_t pv_width = 8;        // PV guest width in bytes: 4 or 8
+};
+
+struct GenResult {
+  std::uint64_t bytes = 0;
+  std::uint64_t records = 0;
+  std::uint64_t pages = 0;      // page bodies written
+  std::uint64_t pfn_range = 0;  // pfns 0 .. pfn_range-1 are covered
+  std::string error;            // empty on success
+};
+
+// Writes the stream to fd (a file, pipe or socket) with large writes.
+GenResult generate(int fd, const GenOptions& opt);
+
+// The 4 KiB page the generator writes for pfn under seed (for checks).
+void gen_page(std::uint64_t pfn, std::uint64_t seed, std::byte* out);
+
+// Parses "16G", "512M", "4096", "1.5G"; false on junk.
+bool parse_size(const std::string& s, std::uint64_t& out);
+
+}  // namespace xsr

@@ -1,0 +1,97 @@
+// Byte sources: the one small interface every reader sits on.
+//
+// A source hands out windows at its cursor (`peek`), is told how far to
+// advance (`consume`), and discards bulk bytes without handing them out
+// (`skip`: page bodies that no check needs). Implementations:
+//   PreadSource  - regular files, read at computed offsets (the fastest
+//                  header scan on this machine, MEASUREMENTS.md)
+//   MappedSource - regular files, mapped in bounded windows
+//   UringSource  - pipes and sockets through io_uring, fixed buffers
+//   ReadSource   - pipes, sockets, ttys through read(2)/splice(2): only where
+//                  io_uring is unavailable or disabled (XSR_NO_URING=1)
+//   MemorySource - bytes in memory (tests, the null engine)
+//
+// Exact reads: a source on a descriptor never consumes a byte the caller has
+// not asked for, so whatever follows the stream on a pipe or socket stays
+// readable by the caller, and `finish` leaves a seekable descriptor's offset
+// just after the last consumed byte.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace xsr {
+
+using Bytes = std::span<const std::byte>;
+
+// Largest window `peek` hands out. Record bodies are walked in pieces of at
+// most this size, so no hostile length makes a source allocate or map more.
+constexpr std::size_t kMaxPeek = 1 << 20;
+
+class Source {
+ public:
+  virtual ~Source() = default;
+
+  // Returns a view of at least n bytes at the cursor (n <= kMaxPeek), or
+  // fewer when the input ends first. The caller asserts the n bytes belong to
+  // the stream. The view dies at the next call on the source. On an I/O error
+  // returns an empty view and sets `error()`.
+  virtual Bytes peek(std::size_t n) = 0;
+
+  // Advances the cursor by n bytes of the last peek.
+  virtual void consume(std::size_t n) = 0;
+
+  // Discards n bytes at the cursor without handing them out. Returns how many
+  // were discarded: fewer than n only when the input ended (or on an I/O
+  // error, then `error()` is set).
+  virtual std::uint64_t skip(std::uint64_t n) = 0;
+
+  // The caller guarantees that the stream holds at least n more bytes after
+  // the cursor. Sources may start reading them early; never past them.
+  virtual void hint(std::uint64_t /*n*/) {}
+
+  // Bytes consumed since the source was opened.
+  virtual std::uint64_t pos() const = 0;
+
+  // Leaves the descriptor's file offset just after the consumed bytes
+  // (seekable inputs); returns 0 or an errno value.
+  virtual int finish() { return 0; }
+
+  // "pread", "mmap", "io_uring", "read", "memory": said under -v.
+  virtual std::string_view kind() const = 0;
+
+  // errno of the last failed system call, 0 when none.
+  int error() const { return error_; }
+
+  // Bytes left in the input when known (regular files), else -1.
+  virtual std::int64_t remaining() const { return -1; }
+
+ protected:
+  int error_ = 0;
+};
+
+enum class IoMode { automatic, pread, mmap, uring, read };
+
+struct OpenResult {
+  std::unique_ptr<Source> source;
+  std::string error;  // set when source is null
+  std::string note;   // e.g. "io_uring unavailable (Operation not permitted): plain reads"
+};
+
+// Opens "FILE", "-" (stdin) or a decimal FD number, as the reference tools
+// do. The source does not own a descriptor it was handed as a number.
+OpenResult open_source(std::string_view spec, IoMode mode = IoMode::automatic);
+
+// Wraps an already-open descriptor (owned or not).
+OpenResult source_from_fd(int fd, bool owned, IoMode mode = IoMode::automatic);
+
+std::unique_ptr<Source> memory_source(Bytes data);
+
+// Parses "123" as a descriptor number; -1 when spec is not a decimal number.
+int parse_fd(std::string_view spec);
+
+}  // namespace xsr

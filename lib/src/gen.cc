@@ -1,0 +1,371 @@
+#include "xsr/gen.h"
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "source_impl.h"
+#include "xsr/format.h"
+#include "xsr/sys.h"
+
+namespace xsr {
+namespace {
+
+using u64 = std::uint64_t;
+using u32 = std::uint32_t;
+
+// splitmix64: a tiny, well-mixed deterministic generator.
+struct Rng {
+  u64 s;
+  u64 next() {
+    u64 z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+};
+
+class Writer {
+ public:
+  explicit Writer(int fd) : fd_(fd) { small_.reserve(1 << 16); }
+
+  void put(const void* p, std::size_t n) {
+    auto* b = static_cast<const std::byte*>(p);
+    small_.insert(small_.end(), b, b + n);
+    if (small_.size() >= (1 << 20)) flush(nullptr, 0);
+  }
+  template <typename T>
+  void put(const T& v) {
+    put(&v, sizeof v);
+  }
+  void zeros(std::size_t n) { small_.insert(small_.end(), n, std::byte{0}); }
+
+  // A record: header, body pieces, zero padding.
+  void record(u32 type, const void* body, std::size_t len) {
+    RecordHeader h{type, static_cast<u32>(len)};
+    put(h);
+    if (len) put(body, len);
+    zeros(static_cast<std::size_t>(padded(len) - len));
+    ++records;
+  }
+  void record(u32 type, const std::vector<std::byte>& body) { record(type, body.data(), body.size()); }
+
+  // Writes the buffered bytes and then `n` bytes at `tail`, in one writev.
+  void flush(const std::byte* tail, std::size_t n) {
+    if (!error.empty()) return;
+    iovec iov[2] = {{small_.data(), small_.size()}, {const_cast<std::byte*>(tail), n}};
+    int cnt = n ? 2 : 1;
+    iovec* v = iov;
+    while (cnt > 0) {
+      if (v[0].iov_len == 0) {
+        ++v;
+        --cnt;
+        continue;
+      }
+      ssize_t r = ::writev(fd_, v, cnt);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        error = std::string("write failed: ") + std::strerror(errno);
+        return;
+      }
+      bytes += static_cast<u64>(r);
+      std::size_t left = static_cast<std::size_t>(r);
+      while (cnt > 0 && left >= v[0].iov_len) {
+        left -= v[0].iov_len;
+        ++v;
+        --cnt;
+      }
+      if (cnt > 0) {
+        v[0].iov_base = static_cast<char*>(v[0].iov_base) + left;
+        v[0].iov_len -= left;
+      }
+    }
+    small_.clear();
+  }
+
+  u64 bytes = 0;
+  u64 records = 0;
+  std::string error;
+
+ private:
+  int fd_;
+  std::vector<std::byte> small_;
+};
+
+std::vector<std::byte> blob(std::size_t n, Rng& rng) {
+  std::vector<std::byte> v(n);
+  for (std::size_t i = 0; i < n; i += 8) {
+    u64 x = rng.next();
+    std::memcpy(v.data() + i, &x, std::min<std::size_t>(8, n - i));
+  }
+  return v;
+}
+
+template <typename... Ts>
+std::vector<std::byte> pack(const Ts&... vs) {
+  std::vector<std::byte> v;
+  (v.insert(v.end(), reinterpret_cast<const std::byte*>(&vs),
+            reinterpret_cast<const std::byte*>(&vs) + sizeof vs),
+   ...);
+  return v;
+}
+
+void append(std::vector<std::byte>& v, const void* p, std::size_t n) {
+  auto* b = static_cast<const std::byte*>(p);
+  v.insert(v.end(), b, b + n);
+}
+
+// HVM guests have no RAM behind the VGA hole.
+bool hvm_hole(u64 pfn) { return pfn >= 0xa0 && pfn < 0xc0; }
+
+class Generator {
+ public:
+  Generator(int fd, const GenOptions& o) : w_(fd), o_(o), rng_{o.seed} {
+    const u64 body = std::max<u64>(o.size, 64 << 10);
+    pfn_range_ = std::max<u64>(body / (kPageSize + 8), 256);
+    batch_ = std::clamp<u32>(o.batch, 1, 1024);
+    area_ = detail::alloc_aligned(std::size_t{batch_} * kPageSize);
+    for (u32 i = 0; i < batch_; ++i) gen_page(0, o.seed, area_.get() + std::size_t{i} * kPageSize);
+  }
+
+  GenResult run() {
+    if (o_.container == GenOptions::Container::xl) xl_header();
+    if (o_.container != GenOptions::Container::libxc) {
+      libxl::Header h{bswap64(libxl::kIdent), bswap32(libxl::kVersion), 0};
+      w_.put(h);
+      w_.record(libxl::LIBXC_CONTEXT, nullptr, 0);
+    }
+    libxc_headers();
+    static_data();
+    // The first round sends every page; later rounds (checkpoints) resend
+    // a seeded subset, as Remus sends dirty pages.
+    memory(0, pfn_range_, 1);
+    for (u32 c = 0; c < o_.checkpoints; ++c) {
+      tail();
+      w_.record(libxc::CHECKPOINT, nullptr, 0);
+      if (o_.container != GenOptions::Container::libxc) {
+        emulator_records();
+        w_.record(libxl::CHECKPOINT_END, nullptr, 0);
+      }
+      memory(rng_.next() % pfn_range_, std::max<u64>(pfn_range_ / 16, 1), 3);
+    }
+    tail();
+    w_.record(libxc::END, nullptr, 0);
+    if (o_.container != GenOptions::Container::libxc) {
+      emulator_records();
+      w_.record(libxl::END, nullptr, 0);
+    }
+    w_.flush(nullptr, 0);
+    GenResult r;
+    r.bytes = w_.bytes;
+    r.records = w_.records;
+    r.pages = pages_;
+    r.pfn_range = pfn_range_;
+    r.error = w_.error;
+    return r;
+  }
+
+ private:
+  void xl_header() {
+    std::string cfg = "{\"c_info\":{\"type\":\"" + std::string(o_.hvm ? "hvm" : "pv") +
+                      "\",\"name\":\"xsr-gen-" + std::to_string(o_.seed) + "\"}}";
+    cfg.push_back('\0');
+    xl::Header h{};
+    std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
+    h.byteorder = xl::kByteOrder;
+    h.mandatory_flags = xl::kFlagJson | xl::kFlagStreamV2;
+    h.optional_data_len = static_cast<u32>(cfg.size());
+    w_.put(h);
+    w_.put(cfg.data(), cfg.size());
+  }
+
+  void libxc_headers() {
+    libxc::ImageHeader ih{bswap64(libxc::kMarker), bswap32(libxc::kIdent), bswap32(o_.version),
+                          0, 0, 0};
+    w_.put(ih);
+    libxc::DomainHeader dh{o_.hvm ? u32{libxc::kX86Hvm} : u32{libxc::kX86Pv}, 12, 0, 4, 17};
+    w_.put(dh);
+  }
+
+  void static_data() {
+    if (!o_.hvm) {
+      libxc::X86PvInfo pi{static_cast<std::uint8_t>(o_.pv_width), o_.pv_width == 8 ? std::uint8_t{4} : std::uint8_t{3}, 0, 0};
+      w_.record(libxc::X86_PV_INFO, &pi, sizeof pi);
+    }
+    if (o_.version >= 3) {
+      w_.record(libxc::X86_CPUID_POLICY, blob(4 * libxc::kCpuidLeafSize, rng_));
+      w_.record(libxc::X86_MSR_POLICY, blob(2 * libxc::kMsrEntrySize, rng_));
+      w_.record(libxc::STATIC_DATA_END, nullptr, 0);
+    }
+    if (!o_.hvm) {
+      // The P2M frame list, as Xen's save writes it for pfns 0..range-1.
+      const u64 fpp = kPageSize / o_.pv_width;
+      const u64 end = pfn_range_ - 1;
+      std::vector<std::byte> body = pack(libxc::X86PvP2mFrames{0, static_cast<u32>(end)});
+      for (u64 f = 0; f <= end / fpp; ++f) {
+        u64 mfn = 0x100000 + f;
+        append(body, &mfn, 8);
+      }
+      w_.record(libxc::X86_PV_P2M_FRAMES, body);
+    }
+  }
+
+  // PV page types: mostly ordinary pages, a sprinkling of page tables.
+  u64 pv_type(u64 pfn) const {
+    switch (pfn % 97) {
+      case 1: return libxc::L1TAB;
+      case 2: return libxc::L2TAB;
+      case 3: return libxc::L1TAB_PIN;
+      case 4: return o_.pv_width == 8 ? libxc::L4TAB_PIN : libxc::L3TAB_PIN;
+      default: return libxc::NOTAB;
+    }
+  }
+
+  // Sends pfns [first, first + count) (wrapping), in batches; within a batch
+  // the order is a seeded shuffle, as a live save's dirty-bitmap walk is
+  // not sequential either.
+  void memory(u64 first, u64 count, u32 round) {
+    std::vector<u64> entries(batch_);
+    std::vector<u32> order(batch_);
+    for (u64 done = 0; done < count;) {
+      const u32 n = static_cast<u32>(std::min<u64>(batch_, count - done));
+      for (u32 i = 0; i < n; ++i) order[i] = i;
+      for (u32 i = n; i > 1; --i) std::swap(order[i - 1], order[rng_.next() % i]);
+      u32 data_pages = 0;
+      for (u32 i = 0; i < n; ++i) {
+        const u64 pfn = (first + done + order[i]) % pfn_range_;
+        u64 type = libxc::NOTAB;
+        if (o_.hvm && hvm_hole(pfn)) type = libxc::XTAB;
+        else if (!o_.hvm) type = pv_type(pfn);
+        entries[i] = (type << libxc::kPfnTypeShift) | pfn;
+        if (libxc::page_type_has_data(static_cast<unsigned>(type))) {
+          std::byte* page = area_.get() + std::size_t{data_pages} * kPageSize;
+          u64 stamp[2] = {pfn, o_.seed ^ round};
+          std::memcpy(page, stamp, sizeof stamp);
+          ++data_pages;
+        }
+      }
+      const u64 len = 8 + 8 * u64{n} + u64{data_pages} * kPageSize;
+      RecordHeader h{libxc::PAGE_DATA, static_cast<u32>(len)};
+      w_.put(h);
+      w_.put(libxc::PageDataHeader{n, 0});
+      w_.put(entries.data(), 8 * std::size_t{n});
+      w_.flush(area_.get(), std::size_t{data_pages} * kPageSize);
+      ++w_.records;
+      pages_ += data_pages;
+      done += n;
+    }
+  }
+
+  void tail() {
+    libxc::X86TscInfo tsc{0, 2000000, 1000000000ull + rng_.next() % 1000, 1, 0};
+    w_.record(libxc::X86_TSC_INFO, &tsc, sizeof tsc);
+    if (o_.hvm) {
+      std::vector<std::byte> params = pack(libxc::HvmParamsHeader{4, 0});
+      const libxc::HvmParam p[4] = {{1, pfn_range_ - 1},   // STORE_PFN
+                                    {5, pfn_range_ - 2},   // IOREQ_PFN
+                                    {6, pfn_range_ - 3},   // BUFIOREQ_PFN
+                                    {12, 0xfeffc000}};     // IDENT_PT
+      append(params, p, sizeof p);
+      w_.record(libxc::HVM_PARAMS, params);
+      w_.record(libxc::HVM_CONTEXT, blob(1000 + rng_.next() % 3000, rng_));
+      return;
+    }
+    w_.record(libxc::SHARED_INFO, blob(kPageSize, rng_));
+    const std::size_t basic = o_.pv_width == 8 ? 0x1430 : 0xaf0;
+    for (u32 v = 0; v < std::max<u32>(o_.vcpus, 1); ++v) {
+      vcpu(libxc::X86_PV_VCPU_BASIC, v, basic);
+      vcpu(libxc::X86_PV_VCPU_EXTENDED, v, 128);
+      vcpu(libxc::X86_PV_VCPU_XSAVE, v, 16 + 832);
+      vcpu(libxc::X86_PV_VCPU_MSRS, v, 2 * 16);
+    }
+  }
+
+  void vcpu(u32 type, u32 id, std::size_t len) {
+    std::vector<std::byte> body = pack(libxc::X86PvVcpuHeader{id, 0});
+    auto ctx = blob(len, rng_);
+    body.insert(body.end(), ctx.begin(), ctx.end());
+    w_.record(type, body);
+  }
+
+  void emulator_records() {
+    if (!o_.hvm) return;
+    std::vector<std::byte> xs = pack(libxl::EmulatorHeader{libxl::kEmuQemuUpstream, 0});
+    static const char kPairs[] = "physmap/f0000000/start_addr\0f0000000\0physmap/f0000000/size\0"
+                                 "800000\0physmap/f0000000/name\0vga";
+    append(xs, kPairs, sizeof kPairs);  // sizeof keeps the final NUL
+    w_.record(libxl::EMULATOR_XENSTORE_DATA, xs);
+    std::vector<std::byte> ctx = pack(libxl::EmulatorHeader{libxl::kEmuQemuUpstream, 0});
+    auto qemu = blob(4096 + rng_.next() % 4096, rng_);
+    ctx.insert(ctx.end(), qemu.begin(), qemu.end());
+    w_.record(libxl::EMULATOR_CONTEXT, ctx);
+  }
+
+  Writer w_;
+  const GenOptions& o_;
+  Rng rng_;
+  u64 pfn_range_;
+  u32 batch_;
+  detail::AlignedBuf area_;
+  u64 pages_ = 0;
+};
+
+}  // namespace
+
+void gen_page(std::uint64_t pfn, std::uint64_t seed, std::byte* out) {
+  Rng r{seed * 0x100000001b3ull};
+  for (std::size_t i = 16; i < kPageSize; i += 8) {
+    u64 x = r.next();
+    std::memcpy(out + i, &x, 8);
+  }
+  u64 stamp[2] = {pfn, seed ^ 1};
+  std::memcpy(out, stamp, sizeof stamp);
+}
+
+GenResult generate(int fd, const GenOptions& opt) {
+  if (opt.version != 2 && opt.version != 3) return {0, 0, 0, 0, "version must be 2 or 3"};
+  if (!opt.hvm && opt.pv_width != 4 && opt.pv_width != 8) return {0, 0, 0, 0, "PV width must be 4 or 8"};
+  Generator g(fd, opt);
+  return g.run();
+}
+
+bool parse_size(const std::string& s, std::uint64_t& out) {
+  if (s.empty()) return false;
+  std::size_t i = 0;
+  double v = 0;
+  bool digits = false, dot = false;
+  double scale = 1;
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') {
+      digits = true;
+      if (dot) {
+        scale /= 10;
+        v += (c - '0') * scale;
+      } else {
+        v = v * 10 + (c - '0');
+      }
+    } else if (c == '.' && !dot) {
+      dot = true;
+    } else {
+      break;
+    }
+  }
+  if (!digits) return false;
+  u64 mult = 1;
+  std::string suf = s.substr(i);
+  if (suf == "" || suf == "B") mult = 1;
+  else if (suf == "K" || suf == "k" || suf == "KiB") mult = 1ull << 10;
+  else if (suf == "M" || suf == "MiB") mult = 1ull << 20;
+  else if (suf == "G" || suf == "GiB") mult = 1ull << 30;
+  else if (suf == "T" || suf == "TiB") mult = 1ull << 40;
+  else return false;
+  out = static_cast<u64>(v * static_cast<double>(mult));
+  return true;
+}
+
+}  // namespace xsr

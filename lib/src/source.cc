@@ -1,0 +1,423 @@
+#include "xsr/source.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "source_impl.h"
+#include "xsr/sys.h"
+
+namespace xsr {
+namespace detail {
+
+AlignedBuf alloc_aligned(std::size_t n) {
+  void* p = nullptr;
+  if (posix_memalign(&p, 4096, n) != 0) std::abort();
+  return AlignedBuf(static_cast<std::byte*>(p));
+}
+
+BufferedSource::BufferedSource() : buf_(alloc_aligned(kCapacity)) {}
+
+Bytes BufferedSource::peek(std::size_t n) {
+  if (n > kMaxPeek) n = kMaxPeek;
+  if (end_ - beg_ >= n) return {buf_.get() + beg_, end_ - beg_};
+  if (beg_ + n > kCapacity) {
+    std::memmove(buf_.get(), buf_.get() + beg_, end_ - beg_);
+    end_ -= beg_;
+    beg_ = 0;
+  }
+  while (end_ - beg_ < n) {
+    std::int64_t r = fill(buf_.get() + end_, n - (end_ - beg_), kCapacity - end_);
+    if (r < 0) return {};
+    if (r == 0) break;
+    end_ += static_cast<std::size_t>(r);
+  }
+  return {buf_.get() + beg_, end_ - beg_};
+}
+
+void BufferedSource::consume(std::size_t n) {
+  n = std::min(n, end_ - beg_);
+  beg_ += n;
+  pos_ += n;
+  if (beg_ == end_) beg_ = end_ = 0;
+}
+
+std::uint64_t BufferedSource::skip(std::uint64_t n) {
+  std::uint64_t from_buf = std::min<std::uint64_t>(n, end_ - beg_);
+  consume(static_cast<std::size_t>(from_buf));
+  if (from_buf == n) return n;
+  std::uint64_t d = discard(n - from_buf);
+  pos_ += d;
+  return from_buf + d;
+}
+
+Drain::~Drain() {
+  if (devnull >= 0) ::close(devnull);
+  if (pipe_r >= 0) ::close(pipe_r);
+  if (pipe_w >= 0) ::close(pipe_w);
+}
+
+int Drain::ensure_devnull() {
+  if (devnull < 0) devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  return devnull < 0 ? errno : 0;
+}
+
+int Drain::ensure_pipe() {
+  if (pipe_r >= 0) return 0;
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return errno;
+  pipe_r = p[0];
+  pipe_w = p[1];
+  (void)::fcntl(pipe_w, F_SETPIPE_SZ, 1 << 20);
+  return 0;
+}
+
+std::uint64_t Drain::run(std::uint64_t n, int* err) {
+  std::uint64_t done = 0;
+  bool use_splice = (is_pipe || is_socket) && ensure_devnull() == 0 &&
+                    (is_pipe || ensure_pipe() == 0);
+  while (done < n) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n - done, 1 << 20));
+    ssize_t r;
+    if (use_splice && is_pipe) {
+      r = sys::splice(fd, nullptr, devnull, nullptr, want, SPLICE_F_MOVE);
+    } else if (use_splice) {
+      r = sys::splice(fd, nullptr, pipe_w, nullptr, want, SPLICE_F_MOVE);
+      if (r > 0) {
+        // Everything spliced in goes straight out again: the pipe is ours.
+        std::size_t left = static_cast<std::size_t>(r);
+        while (left > 0) {
+          ssize_t w = sys::splice(pipe_r, nullptr, devnull, nullptr, left, SPLICE_F_MOVE);
+          if (w <= 0) {
+            *err = w < 0 ? errno : EIO;
+            return done;
+          }
+          left -= static_cast<std::size_t>(w);
+        }
+      }
+    } else {
+      r = sys::read(fd, scratch, std::min(want, scratch_len));
+    }
+    if (r < 0 && use_splice && (errno == EINVAL || errno == ENOSYS) && done == 0) {
+      use_splice = false;  // an input splice cannot take: read it instead
+      continue;
+    }
+    if (r < 0 && errno == EAGAIN) {
+      struct pollfd p {fd, POLLIN, 0};
+      if (::poll(&p, 1, -1) >= 0 || errno == EINTR) continue;
+    }
+    if (r < 0) {
+      *err = errno;
+      return done;
+    }
+    if (r == 0) return done;
+    done += static_cast<std::uint64_t>(r);
+  }
+  return done;
+}
+
+namespace {
+
+// Regular files: reads at computed offsets, bodies skipped by arithmetic.
+class PreadSource final : public BufferedSource {
+ public:
+  PreadSource(int fd, bool owned, std::uint64_t start, std::uint64_t size)
+      : fd_(fd), owned_(owned), start_(start), off_(start), size_(size) {}
+  ~PreadSource() override {
+    if (owned_) ::close(fd_);
+  }
+  std::string_view kind() const override { return "pread"; }
+  std::int64_t remaining() const override {
+    return static_cast<std::int64_t>(size_ > off_ ? size_ - off_ : 0) +
+           static_cast<std::int64_t>(buffered());
+  }
+  int finish() override {
+    if (::lseek(fd_, static_cast<off_t>(start_ + pos()), SEEK_SET) < 0) return errno;
+    return 0;
+  }
+
+ protected:
+  // Reads ahead up to 16 KiB: one record header and a full batch of pfns in
+  // one call, without pulling page bodies that will be skipped.
+  std::int64_t fill(std::byte* dst, std::size_t need, std::size_t room) override {
+    std::size_t want = std::min(room, std::max<std::size_t>(need, 16 << 10));
+    std::size_t got = 0;
+    while (got < need) {
+      ssize_t r = sys::pread(fd_, dst + got, want - got, static_cast<off_t>(off_));
+      if (r < 0) {
+        error_ = errno;
+        return -1;
+      }
+      if (r == 0) break;
+      got += static_cast<std::size_t>(r);
+      off_ += static_cast<std::uint64_t>(r);
+    }
+    return static_cast<std::int64_t>(got);
+  }
+  std::uint64_t discard(std::uint64_t n) override {
+    if (off_ + n > size_) refresh_size();
+    std::uint64_t d = std::min(n, size_ > off_ ? size_ - off_ : 0);
+    off_ += d;
+    return d;
+  }
+
+ private:
+  void refresh_size() {
+    struct stat st;
+    if (::fstat(fd_, &st) == 0) size_ = static_cast<std::uint64_t>(st.st_size);
+  }
+  int fd_;
+  bool owned_;
+  std::uint64_t start_, off_, size_;
+};
+
+// Pipes, sockets and character devices through read(2), bodies spliced away.
+class ReadSource final : public BufferedSource {
+ public:
+  ReadSource(int fd, bool owned, bool is_pipe, bool is_socket) : owned_(owned) {
+    drain_.fd = fd;
+    drain_.is_pipe = is_pipe;
+    drain_.is_socket = is_socket;
+    drain_.scratch = buf();
+    drain_.scratch_len = kCapacity;
+  }
+  ~ReadSource() override {
+    if (owned_) ::close(drain_.fd);
+  }
+  std::string_view kind() const override { return "read"; }
+
+ protected:
+  // Exact: never asks the kernel for more than the caller needs.
+  std::int64_t fill(std::byte* dst, std::size_t need, std::size_t) override {
+    std::size_t got = 0;
+    while (got < need) {
+      ssize_t r = sys::read(drain_.fd, dst + got, need - got);
+      if (r < 0) {
+        if (errno == EAGAIN) {
+          if (wait_readable() == 0) continue;
+        }
+        error_ = errno;
+        return -1;
+      }
+      if (r == 0) break;
+      got += static_cast<std::size_t>(r);
+    }
+    return static_cast<std::int64_t>(got);
+  }
+  std::uint64_t discard(std::uint64_t n) override {
+    int err = 0;
+    // The scratch buffer is only used when the buffer is empty, which it is
+    // here: BufferedSource::skip drained it first.
+    std::uint64_t d = drain_.run(n, &err);
+    if (err) error_ = err;
+    return d;
+  }
+
+ private:
+  int wait_readable();
+  bool owned_;
+  Drain drain_;
+};
+
+int ReadSource::wait_readable() {
+  // A non-blocking descriptor handed to us: wait in poll rather than spin,
+  // and leave the caller's descriptor flags alone.
+  struct pollfd p {drain_.fd, POLLIN, 0};
+  for (;;) {
+    int r = ::poll(&p, 1, -1);
+    if (r > 0) return 0;
+    if (r < 0 && errno != EINTR) return -1;
+  }
+}
+
+// Regular files through bounded mapped windows; windows behind the cursor
+// are released as it moves on, so resident memory stays bounded.
+class MappedSource final : public Source {
+ public:
+  static constexpr std::uint64_t kWindow = 64ull << 20;
+
+  MappedSource(int fd, bool owned, std::uint64_t start, std::uint64_t size)
+      : fd_(fd), owned_(owned), start_(start), cur_(start), size_(size) {}
+  ~MappedSource() override {
+    unmap();
+    if (owned_) ::close(fd_);
+  }
+  std::string_view kind() const override { return "mmap"; }
+  std::int64_t remaining() const override {
+    return static_cast<std::int64_t>(size_ > cur_ ? size_ - cur_ : 0);
+  }
+
+  Bytes peek(std::size_t n) override {
+    if (n > kMaxPeek) n = kMaxPeek;
+    if (cur_ + n > win_off_ + win_len_ || cur_ < win_off_) {
+      if (!map_at(cur_)) return {};
+    }
+    std::uint64_t avail = win_off_ + win_len_ - cur_;
+    return {win_ + (cur_ - win_off_), static_cast<std::size_t>(avail)};
+  }
+  void consume(std::size_t n) override { cur_ += n; }
+  std::uint64_t skip(std::uint64_t n) override {
+    if (cur_ + n > size_) refresh_size();
+    std::uint64_t d = std::min(n, size_ > cur_ ? size_ - cur_ : 0);
+    cur_ += d;
+    return d;
+  }
+  std::uint64_t pos() const override { return cur_ - start_; }
+  int finish() override {
+    if (::lseek(fd_, static_cast<off_t>(cur_), SEEK_SET) < 0) return errno;
+    return 0;
+  }
+
+ private:
+  void refresh_size() {
+    struct stat st;
+    if (::fstat(fd_, &st) == 0) size_ = static_cast<std::uint64_t>(st.st_size);
+  }
+  void unmap() {
+    if (win_) ::munmap(win_, win_len_);
+    win_ = nullptr;
+    win_len_ = 0;
+  }
+  bool map_at(std::uint64_t at) {
+    unmap();
+    refresh_size();
+    std::uint64_t base = at & ~(kPageSize() - 1);
+    if (base >= size_) {
+      win_off_ = at;
+      return true;  // empty window: end of input
+    }
+    std::uint64_t len = std::min(kWindow, size_ - base);
+    void* p = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd_, static_cast<off_t>(base));
+    if (p == MAP_FAILED) {
+      error_ = errno;
+      win_off_ = at;
+      return false;
+    }
+    (void)::madvise(p, len, MADV_SEQUENTIAL);
+    win_ = static_cast<std::byte*>(p);
+    win_off_ = base;
+    win_len_ = len;
+    return true;
+  }
+  static std::uint64_t kPageSize() { return 4096; }
+
+  int fd_;
+  bool owned_;
+  std::uint64_t start_, cur_, size_;
+  std::byte* win_ = nullptr;
+  std::uint64_t win_off_ = 0, win_len_ = 0;
+};
+
+class MemorySource final : public Source {
+ public:
+  explicit MemorySource(Bytes data) : data_(data) {}
+  Bytes peek(std::size_t) override { return data_.subspan(cur_); }
+  void consume(std::size_t n) override { cur_ += std::min(n, data_.size() - cur_); }
+  std::uint64_t skip(std::uint64_t n) override {
+    std::uint64_t d = std::min<std::uint64_t>(n, data_.size() - cur_);
+    cur_ += static_cast<std::size_t>(d);
+    return d;
+  }
+  std::uint64_t pos() const override { return cur_; }
+  std::int64_t remaining() const override { return static_cast<std::int64_t>(data_.size() - cur_); }
+  std::string_view kind() const override { return "memory"; }
+
+ private:
+  Bytes data_;
+  std::size_t cur_ = 0;
+};
+
+}  // namespace
+}  // namespace detail
+
+int parse_fd(std::string_view spec) {
+  if (spec.empty() || spec.size() > 9) return -1;
+  int v = 0;
+  for (char c : spec) {
+    if (c < '0' || c > '9') return -1;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+std::unique_ptr<Source> memory_source(Bytes data) {
+  return std::make_unique<detail::MemorySource>(data);
+}
+
+static IoMode env_mode(IoMode mode) {
+  if (mode != IoMode::automatic) return mode;
+  if (const char* e = std::getenv("XSR_IO")) {
+    std::string_view v(e);
+    if (v == "pread") return IoMode::pread;
+    if (v == "mmap") return IoMode::mmap;
+    if (v == "uring") return IoMode::uring;
+    if (v == "read") return IoMode::read;
+  }
+  if (const char* e = std::getenv("XSR_NO_URING"); e && *e && std::string_view(e) != "0")
+    return IoMode::read;
+  return IoMode::automatic;
+}
+
+OpenResult source_from_fd(int fd, bool owned, IoMode mode) {
+  OpenResult res;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    res.error = std::string("fd ") + std::to_string(fd) + ": " + std::strerror(errno);
+    if (owned) ::close(fd);
+    return res;
+  }
+  mode = env_mode(mode);
+  if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
+    off_t start = ::lseek(fd, 0, SEEK_CUR);
+    if (start < 0) start = 0;
+    std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+    if (S_ISBLK(st.st_mode)) {
+      off_t end = ::lseek(fd, 0, SEEK_END);
+      size = end > 0 ? static_cast<std::uint64_t>(end) : 0;
+      ::lseek(fd, start, SEEK_SET);
+    }
+    if (mode == IoMode::mmap)
+      res.source = std::make_unique<detail::MappedSource>(fd, owned, start, size);
+    else
+      res.source = std::make_unique<detail::PreadSource>(fd, owned, start, size);
+    return res;
+  }
+  bool is_pipe = S_ISFIFO(st.st_mode);
+  bool is_socket = S_ISSOCK(st.st_mode);
+  if (is_pipe) (void)::fcntl(fd, F_SETPIPE_SZ, 1 << 20);  // fewer, larger splices
+  if ((is_pipe || is_socket) && mode != IoMode::read) {
+    std::string why;
+    if (auto s = detail::make_uring_source(fd, owned, is_socket, &why)) {
+      res.source = std::move(s);
+      return res;
+    }
+    res.note = "io_uring unavailable (" + why + "): plain reads";
+  } else if (mode == IoMode::read) {
+    res.note = "io_uring disabled: plain reads";
+  }
+  res.source = std::make_unique<detail::ReadSource>(fd, owned, is_pipe, is_socket);
+  return res;
+}
+
+OpenResult open_source(std::string_view spec, IoMode mode) {
+  if (spec == "-") return source_from_fd(0, false, mode);
+  if (int fd = parse_fd(spec); fd >= 0) return source_from_fd(fd, false, mode);
+  std::string path(spec);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    OpenResult res;
+    res.error = path + ": " + std::strerror(errno);
+    return res;
+  }
+  return source_from_fd(fd, true, mode);
+}
+
+}  // namespace xsr

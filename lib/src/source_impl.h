@@ -1,0 +1,66 @@
+// Shared pieces of the descriptor-backed sources (private to lib/).
+#pragma once
+
+#include <cstdlib>
+#include <memory>
+
+#include "xsr/source.h"
+
+namespace xsr::detail {
+
+// Page-aligned heap memory, freed with free().
+struct FreeDeleter {
+  void operator()(std::byte* p) const { std::free(p); }
+};
+using AlignedBuf = std::unique_ptr<std::byte, FreeDeleter>;
+AlignedBuf alloc_aligned(std::size_t n);
+
+// A source whose bytes pass through one fixed buffer: subclasses say how to
+// fill it and how to discard bytes in bulk.
+class BufferedSource : public Source {
+ public:
+  static constexpr std::size_t kCapacity = kMaxPeek + (64 << 10);
+
+  BufferedSource();
+  Bytes peek(std::size_t n) override;
+  void consume(std::size_t n) override;
+  std::uint64_t skip(std::uint64_t n) override;
+  std::uint64_t pos() const override { return pos_; }
+
+ protected:
+  // Reads at least `need` bytes (unless the input ends) and at most `room`
+  // into dst. Returns bytes read, or -1 with error_ set.
+  virtual std::int64_t fill(std::byte* dst, std::size_t need, std::size_t room) = 0;
+  // Discards n bytes past the buffered ones; returns how many went.
+  virtual std::uint64_t discard(std::uint64_t n) = 0;
+
+  std::byte* buf() { return buf_.get(); }
+  std::size_t buffered() const { return end_ - beg_; }
+
+ private:
+  AlignedBuf buf_;
+  std::size_t beg_ = 0, end_ = 0;
+  std::uint64_t pos_ = 0;
+};
+
+// Splices or reads n bytes from a pipe, socket or other stream fd into
+// nowhere. `devnull` and `pipe_fds` are lazily opened by the caller's
+// helper. Returns bytes discarded; sets *err on failure.
+struct Drain {
+  int fd = -1;
+  bool is_pipe = false;
+  bool is_socket = false;
+  int devnull = -1;
+  int pipe_r = -1, pipe_w = -1;
+  std::byte* scratch = nullptr;  // for inputs that splice cannot take
+  std::size_t scratch_len = 0;
+
+  ~Drain();
+  std::uint64_t run(std::uint64_t n, int* err);
+  int ensure_devnull();
+  int ensure_pipe();
+};
+
+std::unique_ptr<Source> make_uring_source(int fd, bool owned, bool is_socket, std::string* why);
+
+}  // namespace xsr::detail
