@@ -138,7 +138,7 @@ enum PageType : unsigned {
 };
 constexpr bool page_type_reserved(unsigned t) { return t >= 5 && t <= 8; }
 // The low three type bits select page tables; 0x0-0x4 and 0x9-0xc carry data.
-constexpr bool page_type_has_data(unsigned t) { return (t & 7) <= 4; }
+constexpr bool page_type_has_data(unsigned t) { return (t & 7) <= 4 && !page_type_reserved(t); }
 
 // "X86_PV_INFO".
 struct X86PvInfo {

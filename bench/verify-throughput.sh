@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# End-to-end verify throughput against its baselines, measured in the same run:
+#   xsr verify -q FILE          vs  cat FILE > /dev/null
+#   cat FILE | xsr verify -q -  vs  cat FILE | cat > /dev/null
+# Prints the median MB/s of each, the ratio xsr/baseline and xsr's peak RSS.
+#
+# Builds nothing. Environment:
+#   XSR   path of the xsr binary         (default build/cmd/xsr)
+#   SIZE  size of the generated image    (default 4G)
+#   RUNS  timed runs of each command     (default 5)
+#   DIR   scratch directory              (default a mktemp -d under /var/tmp)
+#   IO    an --io mode for xsr verify, e.g. mmap (default: xsr's own choice)
+#
+# The page cache of a file left idle for about a minute is evicted here (the
+# host reclaims guest memory), so the image is read once right before every
+# timed command, and each command alternates with its baseline.
+set -euo pipefail
+
+XSR=${XSR:-build/cmd/xsr}
+SIZE=${SIZE:-4G}
+RUNS=${RUNS:-5}
+IO=${IO:-}
+
+die() { echo "verify-throughput: $*" >&2; exit 1; }
+
+[[ -x $XSR ]] || die "no xsr binary at '$XSR' (set XSR=...)"
+[[ -x /usr/bin/time ]] || die "/usr/bin/time (GNU time) is needed for peak RSS"
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive number, not '$RUNS'"
+
+io_args=()
+[[ -n $IO ]] && io_args=(--io "$IO")
+
+made_dir=
+if [[ -z ${DIR:-} ]]; then
+  DIR=$(mktemp -d /var/tmp/xsr-throughput.XXXXXX)
+  made_dir=1
+fi
+IMG=$DIR/img.bin
+TMPF=$(mktemp /tmp/xsr-throughput-time.XXXXXX)
+cleanup() {
+  rm -f -- "$IMG" "$IMG.xsr-tmp" "$TMPF"
+  [[ -n $made_dir ]] && rmdir -- "$DIR" 2>/dev/null
+  return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Wall clock without a fork: $(date +%s.%N) costs ~12 ms a call here (fork
+# and exec are slow in this VM), as much as a whole 4 GiB file verify, and
+# even a $(...) subshell forks. So the timestamps are plain expansions of
+# $EPOCHREALTIME (bash 5) around the bare command.
+export LC_ALL=C  # EPOCHREALTIME's decimal point follows the locale
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f\n", b - a }'; }
+
+# seconds -> MB/s of the image (MB = 10^6 bytes, as MEASUREMENTS.md).
+mbps() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+  if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+warm() { cat -- "$IMG" > /dev/null; }
+
+# Verify runs must exit 0, and cat on the writing side of a pipe too (a
+# failing cat would mean xsr stopped reading early).
+check_rc() {
+  local what=$1; shift
+  local -a st=("$@")
+  ((st[0] == 0)) || die "$what: exit status ${st[*]}"
+  if ((${#st[@]} > 1)); then ((st[1] == 0)) || die "$what: exit status ${st[*]}"; fi
+  return 0
+}
+
+# Each timer warms the page cache, runs the bare command (no wrapper in the
+# timed path) and sets LAST in seconds.
+time_cat_file() {
+  warm
+  local t0 t1; t0=$EPOCHREALTIME
+  cat -- "$IMG" > /dev/null
+  t1=$EPOCHREALTIME
+  LAST=$(secs "$t0" "$t1")
+}
+time_cat_pipe() {
+  warm
+  local t0 t1; t0=$EPOCHREALTIME
+  cat -- "$IMG" | cat > /dev/null
+  t1=$EPOCHREALTIME
+  LAST=$(secs "$t0" "$t1")
+}
+time_xsr_file() {
+  warm
+  local t0 t1 rc=0; t0=$EPOCHREALTIME
+  "$XSR" verify -q "${io_args[@]}" "$IMG" || rc=$?
+  t1=$EPOCHREALTIME
+  LAST=$(secs "$t0" "$t1")
+  check_rc "$XSR verify -q ${io_args[*]} $IMG" "$rc"
+}
+time_xsr_pipe() {
+  warm
+  local t0 t1 st; t0=$EPOCHREALTIME
+  set +e
+  cat -- "$IMG" | "$XSR" verify -q "${io_args[@]}" -
+  st=("${PIPESTATUS[@]}")
+  t1=$EPOCHREALTIME
+  set -e
+  LAST=$(secs "$t0" "$t1")
+  check_rc "cat $IMG | $XSR verify -q ${io_args[*]} -" "${st[@]}"
+}
+# Peak RSS (KiB) of xsr, in a separate untimed run under GNU time: the
+# wrapper's own fork and exec (~7 ms) would otherwise be charged to xsr.
+rss_xsr_file() {
+  warm
+  local rc=0
+  /usr/bin/time -o "$TMPF" -f %M "$XSR" verify -q "${io_args[@]}" "$IMG" || rc=$?
+  check_rc "$XSR verify -q ${io_args[*]} $IMG (under time)" "$rc"
+  RSS=$(tail -n 1 "$TMPF")
+}
+rss_xsr_pipe() {
+  warm
+  local st
+  set +e
+  cat -- "$IMG" | /usr/bin/time -o "$TMPF" -f %M "$XSR" verify -q "${io_args[@]}" -
+  st=("${PIPESTATUS[@]}")
+  set -e
+  check_rc "cat $IMG | $XSR verify -q ${io_args[*]} - (under time)" "${st[@]}"
+  RSS=$(tail -n 1 "$TMPF")
+}
+
+# Runs baseline and xsr alternately RUNS times; prints one result line.
+pair() {
+  local label=$1 base=$2 xsr=$3 rssf=$4
+  local -a tb=() tx=() rss=()
+  for ((i = 0; i < RUNS; i++)); do
+    "$base"; tb+=("$LAST")
+    "$xsr"; tx+=("$LAST")
+    "$rssf"; rss+=("$RSS")
+  done
+  local mb mx peak
+  mb=$(mbps "$(median "${tb[@]}")")
+  mx=$(mbps "$(median "${tx[@]}")")
+  peak=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)
+  printf '%-34s %10s %10s %8s %10s\n' "$label" "$mb" "$mx" \
+    "$(awk -v x="$mx" -v b="$mb" 'BEGIN { printf "%.2fx", x / b }')" \
+    "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')"
+  printf '  runs (s): baseline %s | xsr %s | xsr peak RSS (KiB) %s\n' \
+    "${tb[*]}" "${tx[*]}" "${rss[*]}"
+}
+
+echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
+echo "xsr: $XSR ${IO:+(--io $IO)}   image: $IMG   size: $SIZE   runs: $RUNS (median)"
+
+"$XSR" gen -o "$IMG" --size "$SIZE" --format libxc --type hvm 2>&1 | sed 's/^/  /'
+BYTES=$(stat -c %s -- "$IMG")
+echo "image bytes: $BYTES"
+warm
+"$XSR" verify "${io_args[@]}" --no-progress "$IMG" | sed 's/^/  /' ||
+  die "the generated image does not verify"
+# What the harness itself costs, for reading the file figures: a timed
+# no-op, and fork + exec of a trivial program.
+t0=$EPOCHREALTIME; :; t1=$EPOCHREALTIME; floor=$(secs "$t0" "$t1")
+t0=$EPOCHREALTIME; /bin/true; t1=$EPOCHREALTIME; exec_floor=$(secs "$t0" "$t1")
+echo "harness: timed no-op $(awk -v s="$floor" 'BEGIN { printf "%.2f", s * 1000 }') ms, /bin/true $(awk -v s="$exec_floor" 'BEGIN { printf "%.2f", s * 1000 }') ms"
+echo
+
+printf '%-34s %10s %10s %8s %10s\n' "pair" "base MB/s" "xsr MB/s" "ratio" "RSS MiB"
+pair "file: cat > /dev/null | verify FILE" time_cat_file time_xsr_file rss_xsr_file
+pair "pipe: cat | cat       | cat | verify -" time_cat_pipe time_xsr_pipe rss_xsr_pipe

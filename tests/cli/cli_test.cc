@@ -1,0 +1,207 @@
+// The command-line tools as users and libxl run them: exit codes, stderr,
+// stdout, descriptors handed over.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "../test_util.h"
+
+namespace xsr::test {
+namespace {
+
+std::string bin(const char* var, const char* fallback) {
+  const char* v = std::getenv(var);
+  return v ? v : fallback;
+}
+std::string verify_bin() { return bin("VERIFY_BIN", "build/cmd/verify-stream-v2"); }
+std::string xsr_bin() { return bin("XSR_BIN", "build/cmd/xsr"); }
+std::string fixture(const std::string& f) {
+  return bin("FIXTURES", "fixtures") + "/" + f;
+}
+
+struct Result {
+  int exit = -1;
+  std::string out, err;
+};
+
+// Runs argv with `stdin_fd` as its stdin (or /dev/null) and `pass_fd`
+// duplicated to descriptor `as_fd` in the child.
+Result run(std::vector<std::string> argv, int stdin_fd = -1, int pass_fd = -1, int as_fd = -1) {
+  int out[2], err[2];
+  EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int in = stdin_fd >= 0 ? stdin_fd : ::open("/dev/null", O_RDONLY);
+    ::dup2(in, 0);
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    if (pass_fd >= 0) ::dup2(pass_fd, as_fd);  // dup2 clears close-on-exec
+    std::vector<char*> a;
+    for (auto& s : argv) a.push_back(s.data());
+    a.push_back(nullptr);
+    ::execv(a[0], a.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  Result r;
+  std::thread t([&] {
+    auto e = read_all_fd(err[0]);
+    r.err.assign(reinterpret_cast<const char*>(e.data()), e.size());
+  });
+  auto o = read_all_fd(out[0]);
+  r.out.assign(reinterpret_cast<const char*>(o.data()), o.size());
+  t.join();
+  ::close(out[0]);
+  ::close(err[0]);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  r.exit = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+
+TEST(VerifyStreamV2, ValidStreamExitsZeroSilently) {
+  Result r = run({verify_bin(), "-i", fixture("valid/libxc-v3-hvm.bin")});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(VerifyStreamV2, VerboseOutputIsXensByteForByte) {
+  Result r = run({verify_bin(), "-v", "--in", fixture("valid/libxc-v3-hvm.bin")});
+  EXPECT_EQ(r.exit, 0);
+  EXPECT_EQ(r.out, slurp(fixture("valid/libxc-v3-hvm.verbose")));
+}
+
+TEST(VerifyStreamV2, UniquePrefixesOfLongOptionsWork) {
+  Result r = run({verify_bin(), "--verb", "--form=xl", "--i", fixture("valid/xl-libxl-hvm.bin")});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("Processed xl header\n", 0), 0u) << r.out;
+}
+
+TEST(VerifyStreamV2, StreamErrorIsOneLineOnStderrAndExitOne) {
+  Result r = run({verify_bin(), "-i", fixture("invalid/pagedata-reserved-pfn-bits.bin")});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("Stream Error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("(PAGE_DATA): Reserved bits set in pfn["), std::string::npos) << r.err;
+}
+
+TEST(VerifyStreamV2, QuietPrintsNothingButKeepsTheExitCode) {
+  Result r = run({verify_bin(), "-q", "-v", "-i", fixture("invalid/pagedata-reserved-pfn-bits.bin")});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(r.out + r.err, "");
+}
+
+TEST(VerifyStreamV2, BadOptionsAreUsageErrorsWithExitTwo) {
+  Result r = run({verify_bin(), "-x"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_EQ(r.err, "Usage: verify-stream-v2 [options]\n\nverify-stream-v2: error: no such option: -x\n");
+  r = run({verify_bin(), "--format", "bogus"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_EQ(r.err,
+            "Usage: verify-stream-v2 [options]\n\nverify-stream-v2: error: option --format: "
+            "invalid choice: 'bogus' (choose from 'libxc', 'libxl', 'xl')\n");
+}
+
+TEST(VerifyStreamV2, HelpMatchesTheReference) {
+  Result r = run({verify_bin(), "--help"});
+  EXPECT_EQ(r.exit, 0);
+  EXPECT_EQ(r.out.rfind("Usage: verify-stream-v2 [options]\n\nVerify a stream according to the v2 (or later) spec\n", 0), 0u);
+  EXPECT_NE(r.out.find("  -f <libxc|libxl|xl>, --format=<libxc|libxl|xl>\n"), std::string::npos);
+}
+
+TEST(VerifyStreamV2, MissingInputFileIsExitOneWithAMessage) {
+  Result r = run({verify_bin(), "-i", "/nonexistent/image"});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(lines(r.err), 1);
+  EXPECT_NE(r.err.find("/nonexistent/image"), std::string::npos);
+}
+
+TEST(VerifyStreamV2, FdInputIsLeftJustAfterTheStream) {
+  auto data = read_file(fixture("valid/libxl-hvm.bin"));
+  int fd = memfd_with(data, 4096 + 48, 512);
+  Result r = run({verify_bin(), "-f", "libxl", "-i", "7"}, -1, fd, 7);
+  EXPECT_EQ(r.exit, 0) << r.err;
+  // The child shared our open file description: its offset moved.
+  EXPECT_EQ(::lseek(fd, 0, SEEK_CUR), static_cast<off_t>(4096 + 48 + data.size()));
+  ::close(fd);
+}
+
+TEST(VerifyStreamV2, StdinPipeKeepsTheBytesAfterEnd) {
+  auto data = read_file(fixture("valid/libxc-v3-hvm.bin"));
+  auto trailer = bytes_of("after the stream");
+  auto all = data;
+  all.insert(all.end(), trailer.begin(), trailer.end());
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  {
+    Feeder f(p[1], all, 7);  // 7-byte writes: short reads everywhere
+    Result r = run({verify_bin()}, p[0]);
+    EXPECT_EQ(r.exit, 0) << r.err;
+    EXPECT_TRUE(read_all_fd(p[0]) == trailer);
+  }
+  ::close(p[0]);
+}
+
+TEST(XsrVerify, SaysWhatItFoundAndCountsItAsJson) {
+  Result r = run({xsr_bin(), "verify", fixture("valid/xl-libxl-hvm.bin")});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_NE(r.out.find("valid xl+libxl stream"), std::string::npos) << r.out;
+  r = run({xsr_bin(), "verify", "--json", fixture("valid/xl-libxl-hvm.bin")});
+  EXPECT_EQ(r.exit, 0);
+  EXPECT_NE(r.out.find("\"verdict\": \"valid\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"container\": \"xl+libxl\""), std::string::npos) << r.out;
+}
+
+TEST(XsrVerify, InvalidStreamNamesInputOffsetAndRecord) {
+  Result r = run({xsr_bin(), "verify", fixture("invalid/pagedata-reserved-pfn-bits.bin")});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("xsr verify: " + fixture("invalid/pagedata-reserved-pfn-bits.bin") +
+                            ": offset 0x",
+                        0),
+            0u)
+      << r.err;
+  r = run({xsr_bin(), "verify", "--json", fixture("invalid/pagedata-reserved-pfn-bits.bin")});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_NE(r.out.find("\"verdict\": \"invalid\""), std::string::npos);
+  EXPECT_NE(r.out.find("\"type\": \"PAGE_DATA\""), std::string::npos) << r.out;
+}
+
+TEST(XsrGen, IsDeterministicPerSeedAndVerifies) {
+  char dir[] = "/tmp/xsr-cli-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  std::string a = std::string(dir) + "/a", b = std::string(dir) + "/b", c = std::string(dir) + "/c";
+  for (auto& [out, seed] : std::vector<std::pair<std::string, std::string>>{{a, "5"}, {b, "5"}, {c, "6"}}) {
+    Result r = run({xsr_bin(), "gen", "-o", out, "--size", "1M", "--format", "xl", "--type", "pv",
+                 "--seed", seed});
+    ASSERT_EQ(r.exit, 0) << r.err;
+  }
+  EXPECT_EQ(slurp(a), slurp(b));
+  EXPECT_NE(slurp(a), slurp(c));
+  Result r = run({xsr_bin(), "verify", "--strict", a});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  r = run({xsr_bin(), "gen", "-o", std::string(dir) + "/no/such/dir/x"});
+  EXPECT_EQ(r.exit, 2);
+  for (auto& f : {a, b, c}) ::unlink(f.c_str());
+  ::rmdir(dir);
+}
+
+}  // namespace
+}  // namespace xsr::test
