@@ -67,7 +67,8 @@ REC_LENGTH_MAX = 128 << 20  # Xen's restore refuses longer bodies
 
 def type_name(layer, rtype):
     names = LIBXC_NAMES if layer == "libxc" else LIBXL_NAMES
-    return names.get(rtype, "UNKNOWN_0x%08x" % rtype)
+    # Types outside the spec: OPTIONAL_ when bit 31 (optional) is set.
+    return names.get(rtype, ("OPTIONAL_0x%08x" if rtype & 0x80000000 else "UNKNOWN_0x%08x") % rtype)
 
 
 # --- headers ------------------------------------------------------------------
@@ -408,10 +409,13 @@ def build():
         xc("HVM_CONTEXT", ctx_bytes(8, 4)), xc("HVM_CONTEXT", ctx_bytes(9, 5))]), "libxc", 0)
     F.add(V + "verify-record.bin", libxc_stream(Stream(), DHDR_HVM, hvm_records(3) + [
         xc("VERIFY"), xc("PAGE_DATA", page_data([(NOTAB, 0), (NOTAB, 1)]))]), "libxc", 0)
-    F.add(V + "libxc-checkpoint.bin", libxc_stream(Stream(), DHDR_HVM, hvm_records(3) + [
-        xc("CHECKPOINT"), xc("PAGE_DATA", page_data([(NOTAB, 1)])),
-        xc("HVM_PARAMS", hvm_params([(1, 0xFEFF2)])), xc("HVM_CONTEXT", ctx_bytes(21, 6)),
-        xc("CHECKPOINT")]), "libxc", 0)
+    def libxc_checkpoint(mark=False):
+        return libxc_stream(Stream(), DHDR_HVM, hvm_records(3) + [
+            xc("CHECKPOINT", fail=mark), xc("PAGE_DATA", page_data([(NOTAB, 1)])),
+            xc("HVM_PARAMS", hvm_params([(1, 0xFEFF2)])), xc("HVM_CONTEXT", ctx_bytes(21, 6)),
+            xc("CHECKPOINT")])
+
+    F.add(V + "libxc-checkpoint.bin", libxc_checkpoint(), "libxc", 0)
     s = libxc_stream(Stream(), DHDR_HVM, hvm_records(3))
     F.add(V + "trailing-bytes-after-end.bin", s.raw(b"\xde\xad\xbe\xef trailing garbage"),
           "libxc", 0)
@@ -442,8 +446,10 @@ def build():
                                               b"physmap/f0000000/name\0vga\0empty\0\0")),
         xl("EMULATOR_CONTEXT", emulator(EMU_QEMU_UPSTREAM, 0, ctx_bytes(16, 5)))]), "libxl", 0,
         ref_exit=1, why="the Python 3 reference rejects every non-empty EMULATOR_XENSTORE_DATA")
-    F.add(V + "libxl-optional-record.bin",
-          libxl_with(xl(0x80000042, b"optional libxl payload")), "libxl", 0,
+    def libxl_optional(mark=False):
+        return libxl_with(xl(0x80000042, b"optional libxl payload", fail=mark))
+
+    F.add(V + "libxl-optional-record.bin", libxl_optional(), "libxl", 0,
           ref_exit=1, why="the reference rejects unknown types with bit 31 (optional) set")
 
     # A checkpointed (Remus/COLO) libxl stream: libxc CHECKPOINT hands back to
@@ -670,23 +676,13 @@ def build():
         xc(0x80000042, b"abc", pad=b"\0\0\0\0\x01", fail=True),
         "Padding containing non0 bytes found", ref_message="Unrecognised record type 0x80000042")
 
-    # Big-endian streams: REFERENCE.md lists "little-endian" among the checks; the
-    # reference's own test masks the bit with 0 and never fires.
-    s = Stream().raw(ihdr(options=1), fail_at=16).raw(dhdr(DHDR_HVM))
-    F.add(I + "ihdr-options-big-endian.bin", s.recs(hvm_records(3) + [xc("END")]), "libxc", 1,
-          "Stream is not native endian", ref_exit=0,
-          why="the reference's endianness test masks with 0 and never fires")
-    s = Stream().raw(libxl_hdr(options=1), fail_at=12).rec(xl("LIBXC_CONTEXT"))
-    libxc_stream(s, DHDR_HVM, hvm_records(3)).rec(xl("END"))
-    F.add(I + "libxl-hdr-options-big-endian.bin", s, "libxl", 1,
-          "Stream is not native endian", ref_exit=0,
-          why="the reference's endianness test masks with 0 and never fires")
-
     # ---------------- libxl ----------------
-    def bad_libxl_hdr(name, field_off, message, **kw):
+    def libxl_bad_hdr(field_off, **kw):
         s = Stream().raw(libxl_hdr(**kw), fail_at=field_off).rec(xl("LIBXC_CONTEXT"))
-        libxc_stream(s, DHDR_HVM, hvm_records(3)).rec(xl("END"))
-        F.add(I + name, s, "libxl", 1, message)
+        return libxc_stream(s, DHDR_HVM, hvm_records(3)).rec(xl("END"))
+
+    def bad_libxl_hdr(name, field_off, message, **kw):
+        F.add(I + name, libxl_bad_hdr(field_off, **kw), "libxl", 1, message)
 
     bad_libxl_hdr("libxl-hdr-bad-ident.bin", 0, "Bad image id: Expected 0x4c6962786c466d74",
                   ident=0x4C6962786C466D75)
@@ -696,9 +692,9 @@ def build():
                   version=3)
     bad_libxl_hdr("libxl-hdr-options-reserved-bit.bin", 12,
                   "Reserved bits set in image options field: 0x4", options=0x4)
-    bad_libxl_hdr("libxl-hdr-options-reserved-bit31.bin", 12,
-                  "Reserved bits set in image options field: 0x80000000",
-                  options=0x80000000 | LIBXL_OPT_LEGACY)
+    bad_libxl_hdr("libxl-hdr-options-reserved-bit15.bin", 12,
+                  "Reserved bits set in image options field: 0x8000",
+                  options=0x8000 | LIBXL_OPT_LEGACY)
     # A libxc stream given as libxl: the libxl ident check fails at offset 0.
     s = Stream().raw(ihdr(3), fail_at=0).raw(dhdr(DHDR_HVM)).recs(hvm_records(3) + [xc("END")])
     F.add(I + "libxl-given-libxc-stream.bin", s, "libxl", 1, "Bad image id")
@@ -843,6 +839,11 @@ def build():
     F.row(V + "libxl-pv.bin", "libxl", 0, 1)
     F.row(V + "libxl-checkpointed.bin", "libxl", 0, 1)
     F.row(V + "optional-record.bin", "libxc", 0, 1)
+    # Xen's restore: a CHECKPOINT outside a checkpointed stream is an error, and
+    # libxl refuses unknown records, optional or not.
+    F.row(V + "libxc-checkpoint.bin", "libxc", 1, 1, libxc_checkpoint(True).err, "checkpointed")
+    F.row(V + "libxl-optional-record.bin", "libxl", 1, 1, libxl_optional(True).err,
+          "Unrecognised record type")
 
     def strict(name, s, message, fmt="libxc", plain_exit=0, plain_message="-"):
         """A stream the reference's checks accept but Xen's restore refuses."""
@@ -850,9 +851,11 @@ def build():
         if plain_exit == 0:
             F.row(I + name, fmt, 0, 0)
         else:
+            # Without the 128 MiB limit the huge body is a truncation.
+            assert plain_message == TRUNC
             F.rows.append(dict(file=I + name, format=fmt, strict=0, exit=plain_exit,
-                               offset="-", record="-", type="-", message=plain_message,
-                               ref_message="Stream truncated"))
+                               offset="-", record=s.err[1], type=s.err[2],
+                               message=plain_message, ref_message="Stream truncated"))
 
     recs = hvm_records(3)
     sde = [r for r in recs if r.rtype == LIBXC["STATIC_DATA_END"]][0]
@@ -877,6 +880,17 @@ def build():
     s = Stream().raw(ihdr(3)).raw(dhdr(DHDR_PV)).recs(pv_records(3, vcpu0_basic=False))
     s.rec(xc("END", fail=True))
     strict("strict-pv-missing-vcpu0-basic.bin", s, "vcpu0")
+    # Header checks the reference means to make but does not (its endianness
+    # test masks with 0; its libxl options mask 0xfffc misses bits 16-31):
+    # the drop-in accepts like the reference, Xen's restore refuses.
+    s = Stream().raw(ihdr(options=1), fail_at=16).raw(dhdr(DHDR_HVM))
+    strict("strict-ihdr-big-endian.bin", s.recs(hvm_records(3) + [xc("END")]),
+           "Stream is not native endian")
+    strict("strict-libxl-hdr-big-endian.bin", libxl_bad_hdr(12, options=1),
+           "Stream is not native endian", fmt="libxl")
+    strict("strict-libxl-hdr-options-bit31.bin",
+           libxl_bad_hdr(12, options=0x80000000 | LIBXL_OPT_LEGACY),
+           "Reserved bits set in image options field", fmt="libxl")
 
     F.rows.sort(key=lambda r: (r["file"], r["strict"]))
     return F
@@ -898,9 +912,11 @@ Regenerate with
 
     scripts/make-fixtures.py --reference /path/to/verify-stream-v2-wrapper
 
-- `valid/*.bin`: streams our verifier accepts; `invalid/*.bin`: streams it
-  rejects (or, for `strict-*`, that only `xsr verify --strict` rejects). Each
-  file is named after what it contains or triggers.
+- `valid/*.bin`: streams the plain checks accept (two of them,
+  `libxc-checkpoint` and `libxl-optional-record`, also have a strict row that
+  rejects them); `invalid/*.bin`: streams they reject, except `strict-*`, which
+  only `xsr verify --strict` rejects. Each file is named after what it
+  contains or triggers.
 - `valid/NAME.verbose`: the exact `-v` stdout of Xen 4.17's
   `verify-stream-v2` (Debian's xen-utils-4.17, run under Python 3) for
   `valid/NAME.bin`; the drop-in must reproduce it byte for byte. Valid
@@ -918,7 +934,7 @@ Tab-separated, one header line, one row per (file, format, strict):
 | exit | expected exit code: 0 valid, 1 stream error |
 | offset | decimal byte offset the error is reported at: the failing record's 8-byte header, or the offending header field (libxc image header: marker +0, id +8, version +12, options +16, reserved +18; domain header: type +0, page_shift +4, reserved +6; libxl header: ident +0, version +8, options +12; xl magic +0), counted from the start of the file (xl header included); `-` for valid rows and truncation |
 | record | 0-based index of the failing record over both layers (libxl records and nested libxc records in one sequence; headers are not records); `-` for header errors, truncation outside a record body, and valid rows |
-| type | spec name of the failing record's type (`UNKNOWN_0x%08x` for unknown types); `-` otherwise |
+| type | spec name of the failing record's type (`UNKNOWN_0x%08x` for unknown mandatory types, `OPTIONAL_0x%08x` for unknown types with bit 31 set); `-` otherwise |
 | message | a substring of the error message (the reference's exception text where both agree); `-` for valid rows |
 
 ## Where the reference differs on purpose
@@ -928,8 +944,8 @@ a defect REFERENCE.md tells us not to copy: optional (bit 31) record types
 (the reference rejects them), TOOLSTACK (the reference crashes, exit 2),
 non-empty EMULATOR_XENSTORE_DATA (the reference's Python 3 bytes/str bug),
 checkpointed libxl streams (the reference has no hand-over at libxc
-CHECKPOINT), big-endian option bits (the reference's endianness test never
-fires). `strict` rows have no reference equivalent.
+CHECKPOINT). `strict` rows have no reference equivalent; the non-strict rows
+of the `invalid/strict-*` files are checked against the reference too.
 """
 
 
@@ -966,6 +982,8 @@ def check_reference(F, out, cmd):
     for r in F.rows:
         if r["strict"]:
             continue
+        # Non-strict rows of invalid/strict-* files are checked too: the
+        # reference must accept those (or report the truncation).
         path = os.path.join(out, r["file"])
         rc, _, err = run_reference(cmd, r["format"], path, False)
         want = r["exit"]

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs xsr's build dependencies (Debian packages), builds it in build/,
+# and verifies the bundled sample image. Run as root (or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packages=(meson ninja-build g++ pkg-config liburing-dev libboost-iostreams-dev
+          libboost-program-options-dev libgtest-dev libbenchmark-dev python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ ! -d build ]; then
+  meson setup build --buildtype=release
+fi
+ninja -C build
+if [ "${1:-}" != "--no-sample" ]; then
+  echo "== xsr verify fixtures/sample/guest-hvm.xl.bin"
+  build/cmd/xsr verify fixtures/sample/guest-hvm.xl.bin
+fi
