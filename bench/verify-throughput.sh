@@ -29,6 +29,7 @@ die() { echo "verify-throughput: $*" >&2; exit 1; }
 
 io_args=()
 [[ -n $IO ]] && io_args=(--io "$IO")
+XSRV="$XSR verify -q${IO:+ --io $IO}"  # for messages
 
 made_dir=
 if [[ -z ${DIR:-} ]]; then
@@ -92,7 +93,7 @@ time_xsr_file() {
   "$XSR" verify -q "${io_args[@]}" "$IMG" || rc=$?
   t1=$EPOCHREALTIME
   LAST=$(secs "$t0" "$t1")
-  check_rc "$XSR verify -q ${io_args[*]} $IMG" "$rc"
+  check_rc "$XSRV $IMG" "$rc"
 }
 time_xsr_pipe() {
   warm
@@ -103,7 +104,7 @@ time_xsr_pipe() {
   t1=$EPOCHREALTIME
   set -e
   LAST=$(secs "$t0" "$t1")
-  check_rc "cat $IMG | $XSR verify -q ${io_args[*]} -" "${st[@]}"
+  check_rc "cat $IMG | $XSRV -" "${st[@]}"
 }
 # Peak RSS (KiB) of xsr, in a separate untimed run under GNU time: the
 # wrapper's own fork and exec (~7 ms) would otherwise be charged to xsr.
@@ -111,7 +112,7 @@ rss_xsr_file() {
   warm
   local rc=0
   /usr/bin/time -o "$TMPF" -f %M "$XSR" verify -q "${io_args[@]}" "$IMG" || rc=$?
-  check_rc "$XSR verify -q ${io_args[*]} $IMG (under time)" "$rc"
+  check_rc "$XSRV $IMG (under time)" "$rc"
   RSS=$(tail -n 1 "$TMPF")
 }
 rss_xsr_pipe() {
@@ -121,7 +122,7 @@ rss_xsr_pipe() {
   cat -- "$IMG" | /usr/bin/time -o "$TMPF" -f %M "$XSR" verify -q "${io_args[@]}" -
   st=("${PIPESTATUS[@]}")
   set -e
-  check_rc "cat $IMG | $XSR verify -q ${io_args[*]} - (under time)" "${st[@]}"
+  check_rc "cat $IMG | $XSRV - (under time)" "${st[@]}"
   RSS=$(tail -n 1 "$TMPF")
 }
 
@@ -148,7 +149,8 @@ pair() {
 echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
 echo "xsr: $XSR ${IO:+(--io $IO)}   image: $IMG   size: $SIZE   runs: $RUNS (median)"
 
-"$XSR" gen -o "$IMG" --size "$SIZE" --format libxc --type hvm 2>&1 | sed 's/^/  /'
+"$XSR" gen -o "$IMG" --size "$SIZE" --format libxc --type hvm 2>&1 | sed 's/^/  /' ||
+  die "xsr gen failed"
 BYTES=$(stat -c %s -- "$IMG")
 echo "image bytes: $BYTES"
 warm

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(meson ninja-build g++ pkg-config liburing-dev libboost-iostreams-dev
-          libboost-program-options-dev libgtest-dev libbenchmark-dev python3)
+          libboost-program-options-dev libgtest-dev libbenchmark-dev python3 time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
