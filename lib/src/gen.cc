@@ -10,6 +10,7 @@
 
 #include "source_impl.h"
 #include "xsr/format.h"
+#include "xsr/legacy.h"
 #include "xsr/sys.h"
 
 namespace xsr {
@@ -314,6 +315,166 @@ class Generator {
   u64 pages_ = 0;
 };
 
+// A legacy stream (REFERENCE.md "Legacy input"), as Xen 4.5's save wrote it.
+class LegacyGenerator {
+ public:
+  LegacyGenerator(int fd, const GenOptions& o) : w_(fd), o_(o), rng_{o.seed} {
+    const u64 body = std::max<u64>(o.size, 64 << 10);
+    pfn_range_ = std::max<u64>(body / (kPageSize + 8), 256);
+    batch_ = std::clamp<u32>(o.batch, 1, 1024);
+    ul_ = o.toolstack_width / 8;
+    area_ = detail::alloc_aligned(std::size_t{batch_} * kPageSize);
+    for (u32 i = 0; i < batch_; ++i) gen_page(0, o.seed, area_.get() + std::size_t{i} * kPageSize);
+  }
+
+  GenResult run() {
+    if (o_.container == GenOptions::Container::xl) {
+      std::string cfg = "{\"c_info\":{\"name\":\"xsr-legacy-" + std::to_string(o_.seed) + "\"}}";
+      cfg.push_back('\0');
+      xl::Header h{};
+      std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
+      h.byteorder = xl::kByteOrder;
+      h.mandatory_flags = xl::kFlagJson;  // no v2 flag: a legacy stream follows
+      h.optional_data_len = static_cast<u32>(cfg.size());
+      w_.put(h);
+      w_.put(cfg.data(), cfg.size());
+    }
+    ulong(pfn_range_);
+    const u32 vcpu_ctx = o_.pv_width == 8 ? 0x1430 : 0xaf0;
+    const u32 xsave_len = 16 + 832;
+    if (!o_.hvm) {
+      ulong(~u64{0});
+      w_.put(u32{8 + vcpu_ctx + 8 + 8 + 4});
+      w_.put("vcpu", 4);
+      w_.put(vcpu_ctx);
+      w_.zeros(vcpu_ctx);
+      w_.put("extv", 4);
+      w_.put(u32{0});
+      w_.put("xcnt", 4);
+      w_.put(u32{4});
+      w_.put(xsave_len);
+      const u64 fpp = kPageSize / o_.pv_width;
+      for (u64 f = 0; f <= (pfn_range_ - 1) / fpp; ++f) ulong(0x200000 + f);
+      // vcpu info: vcpus 0..n-1 online.
+      w_.put(std::int32_t{-2});
+      const u32 n = std::clamp<u32>(o_.vcpus, 1, 64);
+      w_.put(std::int32_t(n - 1));
+      w_.put(n == 64 ? ~u64{0} : (u64{1} << n) - 1);
+    } else {
+      for (auto [m, v] : {std::pair<std::int32_t, u64>{-3, 0xfeffc000}, {-4, 0xfeffd000}, {-8, pfn_range_ - 4},
+                          {-10, 0}, {-11, 1}, {-19, pfn_range_ - 8}, {-20, 2}}) {
+        w_.put(m);
+        w_.put(u32{0});
+        w_.put(v);
+      }
+      // libxl physmap toolstack data: one VGA entry.
+      std::vector<std::byte> ts;
+      const u32 ver = 1, count = 1;
+      append(ts, &ver, 4);
+      append(ts, &count, 4);
+      const u64 phys = 0xf0000000, start = 0xf0000000, size = 0x800000;
+      const char name[] = "vga";
+      const u32 namelen = sizeof name;
+      append(ts, &phys, 8);
+      append(ts, &start, 8);
+      append(ts, &size, 8);
+      append(ts, &namelen, 4);
+      append(ts, name, sizeof name);
+      if (ul_ == 8) ts.insert(ts.end(), 4, std::byte{0});  // the 64-bit padding leak
+      w_.put(std::int32_t{-18});
+      w_.put(static_cast<u32>(ts.size()));
+      w_.put(ts.data(), ts.size());
+    }
+    w_.put(std::int32_t{-7});
+    w_.put(legacy_tsc());
+    memory();
+    w_.put(std::int32_t{-9});  // last checkpoint
+    w_.put(std::int32_t{0});
+    if (!o_.hvm) {
+      w_.put(u32{2});  // unmapped pfns, discarded by the converter
+      ulong(pfn_range_ + 1);
+      ulong(pfn_range_ + 2);
+      for (u32 v = 0; v < std::clamp<u32>(o_.vcpus, 1, 64); ++v) {
+        auto basic = blob(vcpu_ctx, rng_);
+        w_.put(basic.data(), basic.size());
+        auto ext = blob(128, rng_);
+        w_.put(ext.data(), ext.size());
+        w_.put(u64{7});
+        w_.put(u64{xsave_len - 16});
+        auto xs = blob(xsave_len - 16, rng_);
+        w_.put(xs.data(), xs.size());
+      }
+      auto shinfo = blob(kPageSize, rng_);
+      w_.put(shinfo.data(), shinfo.size());
+    } else {
+      w_.put(pfn_range_ - 1);
+      w_.put(pfn_range_ - 2);
+      w_.put(pfn_range_ - 3);
+      auto ctx = blob(2000 + rng_.next() % 2000, rng_);
+      w_.put(static_cast<u32>(ctx.size()));
+      w_.put(ctx.data(), ctx.size());
+      w_.put(legacy::kQemuSignature, legacy::kQemuSignatureLen);
+      auto q = blob(8192 + rng_.next() % 4096, rng_);
+      w_.put(static_cast<u32>(q.size()));
+      w_.put(q.data(), q.size());
+    }
+    w_.flush(nullptr, 0);
+    GenResult r;
+    r.bytes = w_.bytes;
+    r.pages = pages_;
+    r.pfn_range = pfn_range_;
+    r.error = w_.error;
+    return r;
+  }
+
+ private:
+  void ulong(u64 v) {
+    if (ul_ == 4) w_.put(static_cast<u32>(v));
+    else w_.put(v);
+  }
+  legacy::TscChunk legacy_tsc() { return {0, 1000000000ull + rng_.next() % 1000, 2000000, 1}; }
+
+  // Batches of up to `batch` entries; HVM's VGA hole goes as dropped
+  // (0xf0000000) entries, as xc_domain_save left them.
+  void memory() {
+    std::vector<std::byte> entries(std::size_t{batch_} * ul_);
+    for (u64 first = 0; first < pfn_range_;) {
+      const u32 n = static_cast<u32>(std::min<u64>(batch_, pfn_range_ - first));
+      u32 data_pages = 0;
+      for (u32 i = 0; i < n; ++i) {
+        const u64 pfn = first + i;
+        u64 e;
+        if (o_.hvm && hvm_hole(pfn)) {
+          e = legacy::kDropped;
+        } else {
+          u64 type = o_.hvm ? 0 : (pfn % 97 == 1 ? 1 : pfn % 97 == 3 ? 9 : 0);
+          e = (type << 28) | pfn;
+          std::byte* page = area_.get() + std::size_t{data_pages} * kPageSize;
+          u64 stamp[2] = {pfn, o_.seed ^ 1};
+          std::memcpy(page, stamp, sizeof stamp);
+          ++data_pages;
+        }
+        if (ul_ == 4) store(entries.data() + 4 * i, static_cast<u32>(e));
+        else store(entries.data() + 8 * i, e);
+      }
+      w_.put(std::int32_t(n));
+      w_.put(entries.data(), std::size_t{n} * ul_);
+      w_.flush(area_.get(), std::size_t{data_pages} * kPageSize);
+      pages_ += data_pages;
+      first += n;
+    }
+  }
+
+  Writer w_;
+  const GenOptions& o_;
+  Rng rng_;
+  u64 pfn_range_;
+  u32 batch_;
+  std::size_t ul_;
+  detail::AlignedBuf area_;
+  u64 pages_ = 0;
+};
+
 }  // namespace
 
 void gen_page(std::uint64_t pfn, std::uint64_t seed, std::byte* out) {
@@ -329,6 +490,11 @@ void gen_page(std::uint64_t pfn, std::uint64_t seed, std::byte* out) {
 GenResult generate(int fd, const GenOptions& opt) {
   if (opt.version != 2 && opt.version != 3) return {0, 0, 0, 0, "version must be 2 or 3"};
   if (!opt.hvm && opt.pv_width != 4 && opt.pv_width != 8) return {0, 0, 0, 0, "PV width must be 4 or 8"};
+  if (opt.legacy) {
+    if (opt.toolstack_width != 32 && opt.toolstack_width != 64) return {0, 0, 0, 0, "toolstack width must be 32 or 64"};
+    LegacyGenerator g(fd, opt);
+    return g.run();
+  }
   Generator g(fd, opt);
   return g.run();
 }

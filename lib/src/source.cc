@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -124,6 +125,142 @@ std::uint64_t Drain::run(std::uint64_t n, int* err) {
   return done;
 }
 
+FdKind fd_kind(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return FdKind::other;
+  if (S_ISREG(st.st_mode)) return FdKind::file;
+  if (S_ISFIFO(st.st_mode)) return FdKind::pipe;
+  if (S_ISSOCK(st.st_mode)) return FdKind::socket;
+  return FdKind::other;
+}
+
+int wait_fd(int fd, short events) {
+  struct pollfd p {fd, events, 0};
+  for (;;) {
+    int r = ::poll(&p, 1, -1);
+    if (r > 0) return 0;
+    if (r < 0 && errno != EINTR) return errno;
+  }
+}
+
+namespace {
+
+// Errors of a transfer that belong to its output rather than its input.
+bool output_errno(int e) {
+  return e == EPIPE || e == ENOSPC || e == EDQUOT || e == EFBIG || e == ECONNRESET ||
+         e == EBADF;
+}
+
+// Writes all of n bytes, waiting out a non-blocking output; 0 or an errno.
+int write_out(int out, const std::byte* p, std::size_t n) {
+  while (n > 0) {
+    ssize_t w = sys::write(out, p, n);
+    if (w < 0 && errno == EAGAIN) {
+      if (int e = wait_fd(out, POLLOUT)) return e;
+      continue;
+    }
+    if (w < 0) return errno;
+    if (w == 0) return EIO;
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+  return 0;
+}
+
+// After EAGAIN on a splice between two descriptors: wait for either.
+void wait_either(int in, int out) {
+  struct pollfd p[2] = {{in, POLLIN, 0}, {out, POLLOUT, 0}};
+  while (::poll(p, 2, -1) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+std::uint64_t splice_stream(Drain& d, std::uint64_t n, int out, FdKind out_kind, int* in_err,
+                            int* out_err, bool* unsupported) {
+  std::uint64_t done = 0;
+  const bool direct = d.is_pipe || out_kind == FdKind::pipe;
+  if (!direct && d.ensure_pipe() != 0) {
+    *unsupported = true;
+    return 0;
+  }
+  while (done < n) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n - done, 1 << 20));
+    ssize_t r = sys::splice(d.fd, nullptr, direct ? out : d.pipe_w, nullptr, want, SPLICE_F_MOVE);
+    if (r < 0 && errno == EAGAIN) {
+      wait_either(d.fd, direct ? out : d.pipe_w);
+      continue;
+    }
+    if (r < 0) {
+      if (done == 0 && (errno == EINVAL || errno == ENOSYS)) {
+        *unsupported = true;
+      } else if (output_errno(errno) && direct) {
+        *out_err = errno;
+      } else {
+        *in_err = errno;
+      }
+      return done;
+    }
+    if (r == 0) return done;
+    if (!direct) {
+      std::size_t left = static_cast<std::size_t>(r);
+      while (left > 0) {
+        ssize_t w = sys::splice(d.pipe_r, nullptr, out, nullptr, left, SPLICE_F_MOVE);
+        if (w < 0 && errno == EAGAIN) {
+          if (int e = wait_fd(out, POLLOUT)) {
+            *out_err = e;
+            return done;
+          }
+          continue;
+        }
+        if (w <= 0) {
+          *out_err = w < 0 ? errno : EIO;
+          return done;
+        }
+        left -= static_cast<std::size_t>(w);
+      }
+    }
+    done += static_cast<std::uint64_t>(r);
+  }
+  return done;
+}
+
+std::uint64_t BufferedSource::forward(std::uint64_t n, int out, int& out_error, const char*& how) {
+  std::uint64_t from_buf = std::min<std::uint64_t>(n, end_ - beg_);
+  if (from_buf) {
+    if (int e = write_out(out, buf_.get() + beg_, static_cast<std::size_t>(from_buf))) {
+      out_error = e;
+      return 0;
+    }
+    consume(static_cast<std::size_t>(from_buf));
+  }
+  if (from_buf == n) {
+    if (!how) how = "write";
+    return n;
+  }
+  std::uint64_t m = move_out(n - from_buf, out, out_error, how);
+  pos_ += m;
+  return from_buf + m;
+}
+
+std::uint64_t BufferedSource::move_out(std::uint64_t n, int out, int& out_error, const char*& how) {
+  // Through the buffer: read a piece, write it, repeat. The buffer is empty
+  // here (forward drained it), so fill may use all of it.
+  std::uint64_t done = 0;
+  how = "read+write";
+  while (done < n) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n - done, kMaxPeek));
+    std::int64_t r = fill(buf_.get(), want, want);
+    if (r <= 0) return done;
+    if (int e = write_out(out, buf_.get(), static_cast<std::size_t>(r))) {
+      out_error = e;
+      return done;
+    }
+    done += static_cast<std::uint64_t>(r);
+  }
+  return done;
+}
+
 namespace {
 
 // Regular files: reads at computed offsets, bodies skipped by arithmetic.
@@ -171,7 +308,54 @@ class PreadSource final : public BufferedSource {
     return d;
   }
 
+  // File to file by copy_file_range (the kernel copies, or shares extents);
+  // file to pipe by splice; file to socket by sendfile.
+  std::uint64_t move_out(std::uint64_t n, int out, int& out_error, const char*& how) override {
+    if (out_kind_ < 0) out_kind_ = static_cast<int>(fd_kind(out));
+    const FdKind kind = static_cast<FdKind>(out_kind_);
+    std::uint64_t done = 0;
+    while (done < n) {
+      std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n - done, 1 << 30));
+      loff_t off = static_cast<loff_t>(off_);
+      ssize_t r;
+      if (kind == FdKind::file && !no_cfr_) {
+        how = "copy_file_range";
+        r = ::copy_file_range(fd_, &off, out, nullptr, want, 0);
+        if (r < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+                      errno == EOPNOTSUPP)) {
+          no_cfr_ = true;  // e.g. across file systems on old kernels
+          continue;
+        }
+      } else if (kind == FdKind::pipe) {
+        how = "splice";
+        r = sys::splice(fd_, &off, out, nullptr, std::min<std::size_t>(want, 1 << 20), SPLICE_F_MOVE);
+      } else {
+        how = "sendfile";
+        r = ::sendfile(out, fd_, &off, want);
+      }
+      if (r < 0 && errno == EAGAIN) {
+        if (int e = wait_fd(out, POLLOUT)) {
+          out_error = e;
+          return done;
+        }
+        continue;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        if (output_errno(errno)) out_error = errno;
+        else error_ = errno;
+        return done;
+      }
+      if (r == 0) return done;  // input ended
+      off_ += static_cast<std::uint64_t>(r);
+      done += static_cast<std::uint64_t>(r);
+    }
+    return done;
+  }
+
  private:
+  int out_kind_ = -1;
+  bool no_cfr_ = false;
   void refresh_size() {
     struct stat st;
     if (::fstat(fd_, &st) == 0) size_ = static_cast<std::uint64_t>(st.st_size);
@@ -221,6 +405,17 @@ class ReadSource final : public BufferedSource {
     std::uint64_t d = drain_.run(n, &err);
     if (err) error_ = err;
     return d;
+  }
+  std::uint64_t move_out(std::uint64_t n, int out, int& out_error, const char*& how) override {
+    if (drain_.is_pipe || drain_.is_socket) {
+      int in_err = 0;
+      bool unsupported = false;
+      how = "splice";
+      std::uint64_t d = splice_stream(drain_, n, out, fd_kind(out), &in_err, &out_error, &unsupported);
+      if (in_err) error_ = in_err;
+      if (!unsupported) return d;
+    }
+    return BufferedSource::move_out(n, out, out_error, how);
   }
 
  private:
@@ -339,6 +534,25 @@ class MemorySource final : public Source {
 
 }  // namespace
 }  // namespace detail
+
+std::uint64_t Source::forward(std::uint64_t n, int out, int& out_error, const char*& how) {
+  // Straight from the window: a mapping or memory, no copy of our own.
+  how = "write";
+  std::uint64_t done = 0;
+  while (done < n) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n - done, kMaxPeek));
+    Bytes b = peek(want);
+    if (b.empty()) return done;
+    std::size_t k = std::min(want, b.size());
+    if (int e = detail::write_out(out, b.data(), k)) {
+      out_error = e;
+      return done;
+    }
+    consume(k);
+    done += k;
+  }
+  return done;
+}
 
 int parse_fd(std::string_view spec) {
   if (spec.empty() || spec.size() > 9) return -1;

@@ -33,6 +33,14 @@ class BufferedSource : public Source {
   virtual std::int64_t fill(std::byte* dst, std::size_t need, std::size_t room) = 0;
   // Discards n bytes past the buffered ones; returns how many went.
   virtual std::uint64_t discard(std::uint64_t n) = 0;
+  // Moves n bytes past the buffered ones to `out`; the default reads them
+  // through the buffer.
+  virtual std::uint64_t move_out(std::uint64_t n, int out, int& out_error, const char*& how);
+
+ public:
+  std::uint64_t forward(std::uint64_t n, int out, int& out_error, const char*& how) override;
+
+ protected:
 
   std::byte* buf() { return buf_.get(); }
   std::size_t buffered() const { return end_ - beg_; }
@@ -60,6 +68,20 @@ struct Drain {
   int ensure_devnull();
   int ensure_pipe();
 };
+
+// Kind of an output descriptor, for choosing how bytes reach it.
+enum class FdKind { file, pipe, socket, other };
+FdKind fd_kind(int fd);
+
+// Waits until fd is ready for `events` (POLLIN/POLLOUT); 0 or an errno.
+int wait_fd(int fd, short events);
+
+// Moves up to n bytes from a pipe or socket `in` to `out` by splice (through
+// `drain`'s private pipe when neither end is a pipe). Returns bytes moved;
+// sets *in_err / *out_err on failure, and *unsupported when splice cannot
+// serve this pair of descriptors (nothing moved then).
+std::uint64_t splice_stream(Drain& drain, std::uint64_t n, int out, FdKind out_kind,
+                            int* in_err, int* out_err, bool* unsupported);
 
 std::unique_ptr<Source> make_uring_source(int fd, bool owned, bool is_socket, std::string* why);
 

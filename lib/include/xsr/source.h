@@ -64,6 +64,14 @@ class Source {
   // "pread", "mmap", "io_uring", "read", "memory": said under -v.
   virtual std::string_view kind() const = 0;
 
+  // Moves n bytes at the cursor to descriptor `out` without passing them
+  // through user space where the kernel allows it (copy_file_range between
+  // files, splice into or out of pipes, sendfile to sockets), else by
+  // write(2) from the source's window. Returns how many moved: fewer than n
+  // when the input ended, or on an error (then `error()` or `out_error` is
+  // set). `how` names the path the bulk of the bytes took.
+  virtual std::uint64_t forward(std::uint64_t n, int out, int& out_error, const char*& how);
+
   // errno of the last failed system call, 0 when none.
   int error() const { return error_; }
 
