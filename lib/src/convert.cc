@@ -446,14 +446,15 @@ Error Converter::pv_extended_info() {
 Error Converter::pv_p2m_frames() {
   context_ = "PV p2m frame list";
   where_ = pos();
+  const u64 fpp = 4096 / guest_width_;
+  // The reference's floor division gives 0 frames for a p2m size of 0.
+  const u64 frames = p2m_size_ == 0 ? 0 : (p2m_size_ - 1) / fpp + 1;
+  info(fmt("P2M frames: fpp %llu, p2m_frame_len %llu", static_cast<unsigned long long>(fpp),
+           static_cast<unsigned long long>(frames)));
   if (p2m_size_ == 0) return fail(Errc::bad_record, "p2m size 0: a PV guest has at least one pfn");
   if (p2m_size_ > (u64{1} << 32))
     return fail(Errc::bad_record, fmt("p2m size 0x%llx does not fit the v2 P2M_FRAMES record",
                                       static_cast<unsigned long long>(p2m_size_)));
-  const u64 fpp = 4096 / guest_width_;
-  const u64 frames = (p2m_size_ - 1) / fpp + 1;
-  info(fmt("P2M frames: fpp %llu, p2m_frame_len %llu", static_cast<unsigned long long>(fpp),
-           static_cast<unsigned long long>(frames)));
   const u64 len = 8 + 8 * frames;
   record_header(libxc::X86_PV_P2M_FRAMES, len);
   out_.put(libxc::X86PvP2mFrames{0, static_cast<u32>(p2m_size_ - 1)});

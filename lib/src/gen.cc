@@ -126,8 +126,8 @@ bool hvm_hole(u64 pfn) { return pfn >= 0xa0 && pfn < 0xc0; }
 class Generator {
  public:
   Generator(int fd, const GenOptions& o) : w_(fd), o_(o), rng_{o.seed} {
-    const u64 body = std::max<u64>(o.size, 64 << 10);
-    pfn_range_ = std::max<u64>(body / (kPageSize + 8), 256);
+    const u64 body = std::max<u64>(o.size, 16 << 10);
+    pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
     batch_ = std::clamp<u32>(o.batch, 1, 1024);
     area_ = detail::alloc_aligned(std::size_t{batch_} * kPageSize);
     for (u32 i = 0; i < batch_; ++i) gen_page(0, o.seed, area_.get() + std::size_t{i} * kPageSize);
@@ -319,8 +319,8 @@ class Generator {
 class LegacyGenerator {
  public:
   LegacyGenerator(int fd, const GenOptions& o) : w_(fd), o_(o), rng_{o.seed} {
-    const u64 body = std::max<u64>(o.size, 64 << 10);
-    pfn_range_ = std::max<u64>(body / (kPageSize + 8), 256);
+    const u64 body = std::max<u64>(o.size, 16 << 10);
+    pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
     batch_ = std::clamp<u32>(o.batch, 1, 1024);
     ul_ = o.toolstack_width / 8;
     area_ = detail::alloc_aligned(std::size_t{batch_} * kPageSize);
