@@ -19,6 +19,7 @@ std::string bin(const char* var, const char* fallback) {
 }
 std::string verify_bin() { return bin("VERIFY_BIN", "build/cmd/verify-stream-v2"); }
 std::string xsr_bin() { return bin("XSR_BIN", "build/cmd/xsr"); }
+std::string convert_bin() { return bin("CONVERT_BIN", "build/cmd/convert-legacy-stream"); }
 std::string fixture(const std::string& f) {
   return bin("FIXTURES", "fixtures") + "/" + f;
 }
@@ -136,7 +137,7 @@ TEST(VerifyStreamV2, MissingInputFileIsExitOneWithAMessage) {
 TEST(VerifyStreamV2, FdInputIsLeftJustAfterTheStream) {
   auto data = read_file(fixture("valid/libxl-hvm.bin"));
   int fd = memfd_with(data, 4096 + 48, 512);
-  Result r = run({verify_bin(), "-f", "libxl", "-i", "7"}, -1, fd, 7);
+  Result r = run({verify_bin(), "-f", "libxl", "-i", "40"}, -1, fd, 40);
   EXPECT_EQ(r.exit, 0) << r.err;
   // The child shared our open file description: its offset moved.
   EXPECT_EQ(::lseek(fd, 0, SEEK_CUR), static_cast<off_t>(4096 + 48 + data.size()));
@@ -200,6 +201,86 @@ TEST(XsrGen, IsDeterministicPerSeedAndVerifies) {
   r = run({xsr_bin(), "gen", "-o", std::string(dir) + "/no/such/dir/x"});
   EXPECT_EQ(r.exit, 2);
   for (auto& f : {a, b, c}) ::unlink(f.c_str());
+  ::rmdir(dir);
+}
+
+TEST(ConvertLegacyStream, RunsAsLibxlRunsItFdToPipe) {
+  auto in = read_file(fixture("legacy/hvm64-full.bin"));
+  int ip[2], op[2];
+  ASSERT_EQ(::pipe2(ip, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(op, O_CLOEXEC), 0);
+  std::vector<std::byte> got;
+  Result r;
+  {
+    Feeder f(ip[1], in, 4096);
+    std::thread reader([&] { got = read_all_fd(op[0]); });
+    // libxl: --in FD --out FD --width 64 --guest hvm --format libxl
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(ip[0], 40);  // numbers no pipe of ours can have
+      ::dup2(op[1], 41);
+      execl(convert_bin().c_str(), "convert-legacy-stream", "--in", "40", "--out", "41", "--width", "64",
+            "--guest", "hvm", "--format", "libxl", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(op[1]);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    r.exit = WEXITSTATUS(st);
+    reader.join();
+  }
+  ::close(ip[0]);
+  ::close(op[0]);
+  EXPECT_EQ(r.exit, 0);
+  EXPECT_TRUE(got == read_file(fixture("legacy/hvm64-full.libxl.v3")));
+}
+
+TEST(ConvertLegacyStream, MissingRequiredOptionsPrintHelpAndExitOne) {
+  Result r = run({convert_bin(), "-i", fixture("legacy/hvm64-full.bin"), "-w", "64"});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(r.err.rfind("Usage: convert-legacy-stream [options] -i INPUT -o OUTPUT -w WIDTH -g GUEST\n", 0), 0u);
+  EXPECT_NE(r.err.find("  --skip-qemu           Skip processing of the qemu tail? (default no)\n"), std::string::npos);
+}
+
+TEST(ConvertLegacyStream, BadChoiceIsAUsageErrorExitTwo) {
+  Result r = run({convert_bin(), "-i", "0", "-o", "1", "-w", "16", "-g", "hvm"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_NE(r.err.find("convert-legacy-stream: error: option -w: invalid choice: '16' (choose from '32', '64')\n"),
+            std::string::npos) << r.err;
+}
+
+TEST(ConvertLegacyStream, AFailedConversionLeavesNoOutputFile) {
+  char dir[] = "/tmp/xsr-cli-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  auto in = read_file(fixture("legacy/hvm64-full.bin"));
+  const std::string cut = std::string(dir) + "/cut.bin", out = std::string(dir) + "/out.v3";
+  {
+    std::ofstream f(cut, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(in.data()), static_cast<std::streamsize>(in.size() / 2));
+  }
+  Result r = run({convert_bin(), "-i", cut, "-o", out, "-w", "64", "-g", "hvm", "-f", "libxl"});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("Stream Error: " + cut + ": offset 0x", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("stream truncated"), std::string::npos);
+  EXPECT_NE(::access(out.c_str(), F_OK), 0) << "a failed run left " << out;
+  Result ls = run({"/bin/ls", "-A", dir});
+  EXPECT_EQ(ls.out, "cut.bin\n");  // no temporary file either
+  ::unlink(cut.c_str());
+  ::rmdir(dir);
+}
+
+TEST(XsrConvert, DetectsConvertsVerifiesAndMatchesTheDropIn) {
+  char dir[] = "/tmp/xsr-cli-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  const std::string out = std::string(dir) + "/out.v3";
+  Result r = run({xsr_bin(), "convert", "-v", "--verify", "--format", "libxl", fixture("legacy/hvm64-full.bin"), out});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_NE(r.err.find("64-bit toolstack, HVM guest -> libxl v3 stream"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("page data moved by"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("Qemu signature: b'DeviceModelRecord0002'\n"), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(out), slurp(fixture("legacy/hvm64-full.libxl.v3")));
+  ::unlink(out.c_str());
   ::rmdir(dir);
 }
 
