@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "xsr/reader.h"
+
 namespace xsr {
 namespace {
 
@@ -81,13 +83,13 @@ enum class LibxcEnd { end, checkpoint };
 class Verifier {
  public:
   Verifier(Source& src, const VerifyOptions& opt, StreamStats& st)
-      : src_(src), opt_(opt), st_(st), start_(src.pos()) {}
+      : rd_(src), opt_(opt), st_(st) {}
 
   Error run();
 
  private:
   // ---- plumbing -------------------------------------------------------
-  u64 pos() const { return src_.pos() - start_; }
+  u64 pos() const { return rd_.pos(); }
   void info(const std::string& s) {
     if (opt_.info) opt_.info(s);
   }
@@ -95,49 +97,9 @@ class Verifier {
     if (opt_.note) opt_.note(s);
   }
 
-  [[gnu::cold]] Error fail(Errc code, u64 off, std::string detail) {
-    Error e;
-    e.code = code;
-    e.offset = off;
-    e.detail = std::move(detail);
-    if (in_record_) {
-      e.record = rec_index_;
-      e.layer = rec_layer_;
-      e.type = rec_type_;
-    }
-    return e;
-  }
-  [[gnu::cold]] Error truncated(u64 off, u64 need, u64 got, const char* what) {
-    return fail(Errc::truncated, off,
-                fmt("stream truncated: %s needs %llu bytes, input ended after %llu", what,
-                    static_cast<unsigned long long>(need), static_cast<unsigned long long>(got)));
-  }
-  [[gnu::cold]] Error io_error(u64 off) {
-    return fail(Errc::io, off, fmt("read failed: %s", std::strerror(src_.error())));
-  }
-
-  // Reads exactly n (<= kMaxPeek) bytes at the cursor into view `out`
-  // without consuming them.
-  Error need(std::size_t n, Bytes& out, const char* what) {
-    out = src_.peek(n);
-    if (out.size() >= n) return {};
-    if (src_.error()) return io_error(pos());
-    return truncated(pos(), n, out.size(), what);
-  }
-  template <typename T>
-  Error read_struct(T& v, const char* what) {
-    Bytes b;
-    if (Error e = need(sizeof(T), b, what)) return e;
-    std::memcpy(&v, b.data(), sizeof(T));
-    src_.consume(sizeof(T));
-    return {};
-  }
-  Error skip(u64 n, const char* what) {
-    u64 at = pos();
-    u64 got = src_.skip(n);
-    if (got == n) return {};
-    if (src_.error()) return io_error(at + got);
-    return truncated(at, n, got, what);
+  // Errors carry the current record (the reader knows which).
+  [[gnu::cold]] Error fail(Errc code, u64 off, std::string detail) const {
+    return rd_.fail(code, off, std::move(detail));
   }
   void tick() {
     if (opt_.progress && pos() >= next_progress_) {
@@ -150,6 +112,9 @@ class Verifier {
   // window (valid until the next read); large ones are walked, keeping the
   // first kPrefix bytes. Padding is returned separately.
   Error read_body(u64 len, Body& body, bool& padding_ok, bool xenstore_scan);
+  // Counts the NULs of xenstore data (after the emulator header) in a chunk
+  // of the body starting at body offset `off`.
+  void xenstore_scan_chunk(Bytes chunk, u64 off);
 
   // ---- layers ---------------------------------------------------------
   Error xl_header(Format& inner);
@@ -170,12 +135,8 @@ class Verifier {
       s.squashed = 0;
     }
   }
-  void begin_record(Layer layer, u32 type) {
-    in_record_ = true;
-    rec_layer_ = layer;
-    rec_type_ = type;
-  }
-  void end_record(Layer layer, u32 type, u64 total) {
+  void end_record(Layer layer, u32 type) {
+    const u64 total = rd_.end_record();
     TypeCount* tc = nullptr;
     if (layer == Layer::libxc && type < st_.libxc.size()) tc = &st_.libxc[type];
     if (layer == Layer::libxl && type < st_.libxl.size()) tc = &st_.libxl[type];
@@ -183,19 +144,12 @@ class Verifier {
     ++tc->records;
     tc->bytes += total;
     ++st_.records;
-    ++rec_index_;
-    in_record_ = false;
     tick();
   }
 
-  Source& src_;
+  RecordReader rd_;
   const VerifyOptions& opt_;
   StreamStats& st_;
-  u64 start_;
-  u64 rec_index_ = 0;
-  bool in_record_ = false;
-  Layer rec_layer_ = Layer::libxc;
-  u32 rec_type_ = 0;
   u64 next_progress_ = 64ull << 20;
   // Xenstore scan results of the last read_body(xenstore_scan = true).
   u64 xs_nuls_ = 0;
@@ -208,78 +162,38 @@ class Verifier {
 };
 
 Error Verifier::read_body(u64 len, Body& body, bool& padding_ok, bool xenstore_scan) {
-  const u64 padded_len = padded(len);
-  const u64 body_off = pos();
   body = Body{};
   body.len = len;
   xs_nuls_ = 0;
   xs_last_nul_ = false;
-  if (padded_len <= kWholeBody) {
+  if (padded(len) <= kWholeBody) {
     Bytes b;
-    if (Error e = need(static_cast<std::size_t>(padded_len), b, "record body")) return e;
+    if (Error e = rd_.body_whole(len, b, padding_ok)) return e;
     body.data = b.data();
     body.have = static_cast<std::size_t>(len);
-    padding_ok = true;
-    for (u64 i = len; i < padded_len; ++i)
-      if (b[i] != std::byte{0}) padding_ok = false;
-    if (xenstore_scan) {
-      for (u64 i = sizeof(libxl::EmulatorHeader); i < len; ++i)
-        if (b[i] == std::byte{0}) ++xs_nuls_;
-      xs_last_nul_ = len > sizeof(libxl::EmulatorHeader) && b[len - 1] == std::byte{0};
-    }
-    src_.consume(static_cast<std::size_t>(padded_len));
+    if (xenstore_scan) xenstore_scan_chunk(b, 0);
     return {};
   }
   // Large body: keep a prefix, walk the rest (reading it only when a check
   // needs every byte), then the padding.
-  Bytes b;
-  if (Error e = need(kPrefix, b, "record body")) return e;
-  std::memcpy(prefix_buf_, b.data(), kPrefix);
   body.data = prefix_buf_;
   body.have = kPrefix;
-  u64 left = len;
-  if (xenstore_scan) {
-    u64 off = 0;
-    while (left > 0) {
-      std::size_t n = static_cast<std::size_t>(std::min<u64>(left, kMaxPeek));
-      Bytes c;
-      if (Error e = need(n, c, "record body")) {
-        e.offset = body_off;
-        e.detail = fmt("stream truncated: record body needs %llu bytes, input ended after %llu",
-                       static_cast<unsigned long long>(padded_len),
-                       static_cast<unsigned long long>(off + c.size()));
-        return e;
-      }
-      for (std::size_t i = 0; i < n; ++i)
-        if (off + i >= sizeof(libxl::EmulatorHeader) && c[i] == std::byte{0}) ++xs_nuls_;
-      xs_last_nul_ = c[n - 1] == std::byte{0};
-      src_.consume(n);
-      off += n;
-      left -= n;
-    }
-  } else {
-    u64 got = src_.skip(left);
-    if (got != left) {
-      if (src_.error()) return io_error(body_off + got);
-      return truncated(body_off, padded_len, got, "record body");
-    }
-  }
-  const std::size_t pad = static_cast<std::size_t>(padded_len - len);
-  padding_ok = true;
-  if (pad) {
-    Bytes p;
-    if (Error e = need(pad, p, "record padding")) return e;
-    for (std::size_t i = 0; i < pad; ++i)
-      if (p[i] != std::byte{0}) padding_ok = false;
-    src_.consume(pad);
-  }
-  return {};
+  if (!xenstore_scan) return rd_.body_prefix(len, prefix_buf_, padding_ok);
+  return rd_.body_scan(
+      len, prefix_buf_, [this](Bytes c, u64 off) { xenstore_scan_chunk(c, off); }, padding_ok);
+}
+
+void Verifier::xenstore_scan_chunk(Bytes c, u64 off) {
+  constexpr u64 kData = sizeof(libxl::EmulatorHeader);
+  for (std::size_t i = off < kData ? static_cast<std::size_t>(kData - off) : 0; i < c.size(); ++i)
+    if (c[i] == std::byte{0}) ++xs_nuls_;
+  if (!c.empty()) xs_last_nul_ = c.back() == std::byte{0};
 }
 
 Error Verifier::run() {
   Format f = opt_.format;
   if (f == Format::autodetect) {
-    std::string_view d = detect_format(src_);
+    std::string_view d = detect_format(rd_.source());
     if (d == "libxc") f = Format::libxc;
     else if (d == "libxl") f = Format::libxl;
     else if (d == "xl") f = Format::xl;
@@ -315,14 +229,14 @@ Error Verifier::run() {
 Error Verifier::xl_header(Format& inner) {
   xl::Header h;
   Bytes b;
-  if (Error e = need(xl::kMagicLen, b, "xl header")) return e;
+  if (Error e = rd_.need(xl::kMagicLen, b, "xl header")) return e;
   if (std::memcmp(b.data(), xl::kMagic, xl::kMagicLen) != 0)
     return fail(Errc::bad_header, pos(), "No xl header");
-  if (Error e = read_struct(h, "xl header")) return e;
+  if (Error e = rd_.read_struct(h, "xl header")) return e;
   if (opt_.strict && h.byteorder != xl::kByteOrder)
     return fail(Errc::bad_header, 32, fmt("xl header byte order 0x%08x, expected 0x%08x",
                                           h.byteorder, xl::kByteOrder));
-  if (Error e = skip(h.optional_data_len, "xl header optional data")) return e;
+  if (Error e = rd_.skip(h.optional_data_len, "xl header optional data")) return e;
   info("Processed xl header");
   st_.container = "xl";
   inner = (h.mandatory_flags & xl::kFlagStreamV2) ? Format::libxl : Format::libxc;
@@ -331,7 +245,7 @@ Error Verifier::xl_header(Format& inner) {
 
 Error Verifier::libvirt_header(Format& inner) {
   libvirt::Header h;
-  if (Error e = read_struct(h, "libvirt header")) return e;
+  if (Error e = rd_.read_struct(h, "libvirt header")) return e;
   if (std::memcmp(h.magic, libvirt::kMagic, libvirt::kMagicLen) != 0)
     return fail(Errc::bad_header, 0, "No libvirt header");
   if (h.version == 1)
@@ -340,7 +254,7 @@ Error Verifier::libvirt_header(Format& inner) {
                 "convert it with 'xsr convert'");
   if (h.version != 2)
     return fail(Errc::bad_header, 16, fmt("libvirt header version %u, expected 1 or 2", h.version));
-  if (Error e = skip(h.xml_len, "libvirt domain XML")) return e;
+  if (Error e = rd_.skip(h.xml_len, "libvirt domain XML")) return e;
   st_.container = "libvirt";
   inner = Format::libxl;
   return {};
@@ -349,7 +263,7 @@ Error Verifier::libvirt_header(Format& inner) {
 Error Verifier::libxc_headers(LibxcState& s) {
   const u64 ihdr_off = pos();
   libxc::ImageHeader ih;
-  if (Error e = read_struct(ih, "libxc image header")) return e;
+  if (Error e = rd_.read_struct(ih, "libxc image header")) return e;
   const u64 marker = bswap64(ih.marker);
   const u32 id = bswap32(ih.id), version = bswap32(ih.version);
   const u32 options = bswap16(ih.options), r1 = bswap16(ih.reserved1), r2 = bswap32(ih.reserved2);
@@ -381,7 +295,7 @@ Error Verifier::libxc_headers(LibxcState& s) {
 
   const u64 dhdr_off = pos();
   libxc::DomainHeader dh;
-  if (Error e = read_struct(dh, "libxc domain header")) return e;
+  if (Error e = rd_.read_struct(dh, "libxc domain header")) return e;
   if (dh.type != libxc::kX86Pv && dh.type != libxc::kX86Hvm)
     return fail(Errc::bad_header, dhdr_off, fmt("Unrecognised domain type 0x%x", dh.type));
   if (dh.reserved != 0)
@@ -408,10 +322,9 @@ Error Verifier::libxc_headers(LibxcState& s) {
 
 Error Verifier::libxc_records(LibxcState& s, LibxcEnd& how) {
   for (;;) {
-    const u64 rec_off = pos();
+    u64 rec_off;
     RecordHeader h;
-    if (Error e = read_struct(h, "record header")) return e;
-    begin_record(Layer::libxc, h.type);
+    if (Error e = rd_.read_header(Layer::libxc, h, rec_off)) return e;
     if (h.type >= libxc::kRecordTypeCount) {
       if (h.type & kOptionalRecordBit) {
         if (Error e = optional_record(Layer::libxc, h, rec_off)) return e;
@@ -425,10 +338,10 @@ Error Verifier::libxc_records(LibxcState& s, LibxcEnd& how) {
                   fmt("body length %u exceeds the 128 MiB limit of Xen's restore", h.length));
     // What follows this record is certainly another record header, unless
     // this is the END.
-    src_.hint(padded(h.length) + (h.type == libxc::END ? 0 : sizeof(RecordHeader)));
+    rd_.expect_body(h, h.type != libxc::END);
     if (Error e = libxc_record(s, h, rec_off)) return e;
     const u32 type = h.type;
-    end_record(Layer::libxc, type, pos() - rec_off);
+    end_record(Layer::libxc, type);
     if (type == libxc::END) {
       how = LibxcEnd::end;
       return {};
@@ -452,7 +365,7 @@ Error Verifier::optional_record(Layer layer, const RecordHeader& h, u64 rec_off)
   if (opt_.strict && h.length > kMaxRecordBody)
     return fail(Errc::too_large, rec_off,
                 fmt("body length %u exceeds the 128 MiB limit of Xen's restore", h.length));
-  src_.hint(padded(h.length) + sizeof(RecordHeader));
+  rd_.expect_body(h, true);
   Body b;
   bool pad_ok = true;
   if (Error e = read_body(h.length, b, pad_ok, false)) return e;
@@ -461,7 +374,7 @@ Error Verifier::optional_record(Layer layer, const RecordHeader& h, u64 rec_off)
                          layer == Layer::libxc ? "Libxc" : "Libxl", h.type, h.length);
   info(line);
   note(fmt("offset 0x%llx: %s", static_cast<unsigned long long>(rec_off), line.c_str()));
-  end_record(layer, h.type, pos() - rec_off);
+  end_record(layer, h.type);
   return {};
 }
 
@@ -679,20 +592,19 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
                 fmt("PAGE_DATA record must be at least 8 bytes long, got %llu",
                     static_cast<unsigned long long>(len)));
   }
-  const u64 body_off = pos();
-  libxc::PageDataHeader ph;
-  if (Error e = read_struct(ph, "PAGE_DATA header")) return e;
+  PageDataReader pd(rd_);
+  if (Error e = pd.begin(len)) return e;
+  const libxc::PageDataHeader& ph = pd.header();
   // The reference reads the whole record before judging it, so a truncated
   // record is reported as truncated whatever else is wrong with it: the
   // first rule broken is remembered and reported once the bytes are there.
   Error deferred;
   const u64 pfn_bytes = 8 * u64{ph.count};
   u64 nr_pages = 0;
-  u64 done = 8;  // body bytes consumed
   if (ph.reserved != 0) {
     deferred = fail(Errc::bad_record, rec_off,
                     fmt("Reserved bits set in PAGE_DATA record 0x%04x", ph.reserved));
-  } else if (len - 8 < pfn_bytes) {
+  } else if (!pd.pfns_fit()) {
     deferred = fail(Errc::bad_record, rec_off,
                     fmt("PAGE_DATA record must contain a pfn record for each count: count %u "
                         "needs %llu bytes, body has %llu",
@@ -700,15 +612,13 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
                         static_cast<unsigned long long>(len - 8)));
   } else {
     const bool pv_limit = opt_.strict && s.domain_type == libxc::kX86Pv;
-    u64 left = ph.count, idx = 0;
+    u64 idx = 0;
     auto& by_type = st_.pfns_by_type;
-    while (left > 0) {
-      std::size_t n = static_cast<std::size_t>(std::min<u64>(left, kMaxPeek / 8));
-      Bytes c = src_.peek(n * 8);
-      if (c.size() < n * 8) {
-        if (src_.error()) return io_error(pos());
-        return truncated(body_off, padded(len), done + c.size(), "PAGE_DATA body");
-      }
+    for (;;) {
+      Bytes c;
+      if (Error e = pd.next_pfns(c)) return e;
+      const std::size_t n = c.size() / 8;
+      if (n == 0) break;
       u64 bad_bits = 0;
       for (std::size_t i = 0; i < n; ++i) {
         const u64 pfn = load<u64>(c.data() + 8 * i);
@@ -747,10 +657,7 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
           }
         }
       }
-      src_.consume(n * 8);
-      done += n * 8;
       idx += n;
-      left -= n;
     }
     const u64 want = 8 + pfn_bytes + nr_pages * kPageSize;
     if (!deferred && len != want)
@@ -762,21 +669,9 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
   }
   // Page bodies: no check needs them, so they are skipped (spliced away on
   // a pipe, jumped over in a file), never copied to user space.
-  const u64 rest = len - done;
-  const u64 got = src_.skip(rest);
-  if (got != rest) {
-    if (src_.error()) return io_error(body_off + done + got);
-    return truncated(body_off, padded(len), done + got, "PAGE_DATA body");
-  }
-  const std::size_t pad = static_cast<std::size_t>(padded(len) - len);
+  if (Error e = pd.skip_pages()) return e;
   bool pad_ok = true;
-  if (pad) {
-    Bytes p;
-    if (Error e = need(pad, p, "record padding")) return e;
-    for (std::size_t i = 0; i < pad; ++i)
-      if (p[i] != std::byte{0}) pad_ok = false;
-    src_.consume(pad);
-  }
+  if (Error e = pd.end(pad_ok)) return e;
   ++s.squashed;
   if (!pad_ok) return fail(Errc::bad_padding, rec_off, "Padding containing non0 bytes found");
   if (deferred) return deferred;
@@ -796,7 +691,7 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
 Error Verifier::libxl_stream() {
   const u64 hdr_off = pos();
   libxl::Header h;
-  if (Error e = read_struct(h, "libxl header")) return e;
+  if (Error e = rd_.read_struct(h, "libxl header")) return e;
   const u64 ident = bswap64(h.ident);
   const u32 version = bswap32(h.version), options = bswap32(h.options);
   if (ident != libxl::kIdent)
@@ -825,10 +720,9 @@ Error Verifier::libxl_stream() {
   }
 
   for (;;) {
-    const u64 rec_off = pos();
+    u64 rec_off;
     RecordHeader rh;
-    if (Error e = read_struct(rh, "record header")) return e;
-    begin_record(Layer::libxl, rh.type);
+    if (Error e = rd_.read_header(Layer::libxl, rh, rec_off)) return e;
     if (rh.type >= libxl::kRecordTypeCount) {
       if (rh.type & kOptionalRecordBit) {
         if (Error e = optional_record(Layer::libxl, rh, rec_off)) return e;
@@ -841,7 +735,7 @@ Error Verifier::libxl_stream() {
                   fmt("body length %u exceeds the 128 MiB limit of Xen's restore", rh.length));
     info(fmt("Libxl Record: %s, length %u",
              std::string(record_info(Layer::libxl, rh.type)->ref_name).c_str(), rh.length));
-    src_.hint(padded(rh.length) + (rh.type == libxl::END ? 0 : sizeof(RecordHeader)));
+    rd_.expect_body(rh, rh.type != libxl::END);
     Body b;
     bool pad_ok = true;
     const bool scan = rh.type == libxl::EMULATOR_XENSTORE_DATA;
@@ -852,7 +746,7 @@ Error Verifier::libxl_stream() {
       return e;
     }
     const u32 type = rh.type;
-    end_record(Layer::libxl, type, pos() - rec_off);
+    end_record(Layer::libxl, type);
 
     switch (type) {
       case libxl::END:
