@@ -38,7 +38,7 @@ class Source {
 
   // Returns a view of at least n bytes at the cursor (n <= kMaxPeek), or
   // fewer when the input ends first. The caller asserts the n bytes belong to
-  // the stream. The view dies at the next call on the source. On an I/O error
+  // the stream. The view dies at the next peek, skip or forward. On an I/O error
   // returns an empty view and sets `error()`.
   virtual Bytes peek(std::size_t n) = 0;
 
