@@ -8,6 +8,7 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "xsr/cli.h"
@@ -245,31 +246,42 @@ int cmd_convert(int argc, char** argv) {
   xsr::cli::Output out;
   std::string err;
   if (!out.open(outspec, &err)) die(1, "convert: cannot open output " + err);
-  if (vm["verify"].as<bool>() && out.temp_path().empty())
-    die(2, "convert: --verify needs a FILE output (verify a pipe with 'xsr verify -' at the other end)");
   const std::int64_t total = src.source->remaining();
   xsr::cli::Progress bar(total, !quiet && !vm["no-progress"].as<bool>() && (total < 0 || total > (256ll << 20)));
   opt.progress = [&bar](std::uint64_t done) { bar.update(done); };
 
+  // --verify: the verifier reads what the converter writes, in its own
+  // thread, in the same pass (page bodies pass it by as holes), so a pipe
+  // or socket output is verified too.
+  const bool check = vm["verify"].as<bool>();
+  xsr::VerifyTap tap;
+  xsr::Error verr;
+  xsr::StreamStats st;
+  std::thread verifier;
+  if (check)
+    verifier = std::thread([&] {
+      xsr::VerifyOptions vo;
+      vo.format = xsr::Format::autodetect;
+      vo.strict = true;
+      verr = xsr::verify(tap, vo, st);
+      tap.reader_done();
+    });
   xsr::ConvertResult r;
   {
     xsr::Sink sink(out.fd());
+    if (check) sink.set_tap(&tap);
     r = xsr::convert_legacy(*src.source, sink, opt);
   }
+  tap.close();
+  if (check) verifier.join();
   if (r.error) {
     out.abort();
     if (!quiet) std::fprintf(stderr, "xsr convert: %s: %s\n", in_name.c_str(), r.error.message().c_str());
     return xsr::exit_code(r.error.code);
   }
   src.source->finish();
-  if (vm["verify"].as<bool>()) {
-    // Headers and pfn arrays only: ~15 ms for 4 GiB in the page cache.
-    xsr::OpenResult v = xsr::open_source(out.temp_path(), xsr::IoMode::pread);
-    xsr::VerifyOptions vo;
-    vo.format = xsr::Format::autodetect;
-    vo.strict = true;
-    xsr::StreamStats st;
-    xsr::Error e = v.source ? xsr::verify(*v.source, vo, st) : xsr::Error{xsr::Errc::io, 0, xsr::kNoRecord, {}, 0, v.error};
+  if (check) {
+    xsr::Error e = verr;
     if (!e && st.bytes + r.tail_bytes != r.out_bytes) {
       e.code = xsr::Errc::bad_record;
       e.detail = "verification stopped at byte " + std::to_string(st.bytes) + " of " + std::to_string(r.out_bytes);
