@@ -2,6 +2,7 @@
 // stdout, descriptors handed over.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -294,6 +295,54 @@ TEST(XsrConvert, VerifiesAPipeOutputInTheSamePass) {
   r = run({xsr_bin(), "convert", "--verify", "--format", "libxl", fixture("legacy/pv64-toolstack.bin"), "-"});
   EXPECT_EQ(r.exit, 1);
   EXPECT_NE(r.err.find("the output fails verification"), std::string::npos) << r.err;
+}
+
+TEST(ConvertLegacyStream, SigtermMidConversionRemovesTheTemporaryOutput) {
+  char dir[] = "/tmp/xsr-cli-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  auto in = read_file(fixture("legacy/hvm64-full.bin"));
+  int ip[2];
+  ASSERT_EQ(::pipe2(ip, O_CLOEXEC), 0);
+  // Half the stream, then the writer holds the pipe open: the converter
+  // waits for more, as it would on a stalled migration.
+  ASSERT_EQ(::write(ip[1], in.data(), in.size() / 2), static_cast<ssize_t>(in.size() / 2));
+  const std::string out = std::string(dir) + "/out.v3";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(ip[0], 0);
+    execl(convert_bin().c_str(), "convert-legacy-stream", "-i", "0", "-o", out.c_str(), "-w", "64", "-g",
+          "hvm", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait until the temporary output exists, then abort as libxl does.
+  bool started = false;
+  for (int i = 0; i < 500 && !started; ++i) {
+    Result ls = run({"/bin/ls", "-A", dir});
+    started = !ls.out.empty();
+    if (!started) ::usleep(10000);
+  }
+  EXPECT_TRUE(started);
+  ::kill(pid, SIGTERM);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM);
+  Result ls = run({"/bin/ls", "-A", dir});
+  EXPECT_EQ(ls.out, "") << "left behind: " << ls.out;
+  ::close(ip[0]);
+  ::close(ip[1]);
+  ::rmdir(dir);
+}
+
+TEST(ConvertLegacyStream, AReaderThatGoesAwayIsAnErrorNotASignalDeath) {
+  int op[2];
+  ASSERT_EQ(::pipe2(op, O_CLOEXEC), 0);
+  ::close(op[0]);  // nobody will read the output
+  Result r = run({convert_bin(), "-i", fixture("legacy/hvm64-full.bin"), "-o", "40", "-w", "64", "-g", "hvm"},
+                 -1, op[1], 40);
+  ::close(op[1]);
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("Broken pipe"), std::string::npos) << r.err;
 }
 
 }  // namespace
