@@ -21,4 +21,9 @@ ninja -C build
 if [ "${1:-}" != "--no-sample" ]; then
   echo "== xsr verify fixtures/sample/guest-hvm.xl.bin"
   build/cmd/xsr verify fixtures/sample/guest-hvm.xl.bin
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+  echo "== xsr convert --verify fixtures/sample/legacy-hvm.xl.bin (a Xen 4.5 image)"
+  build/cmd/xsr convert --verify fixtures/sample/legacy-hvm.xl.bin "$out/guest.v3"
+  build/cmd/xsr verify "$out/guest.v3"
 fi
