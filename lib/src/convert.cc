@@ -1,6 +1,8 @@
 #include "xsr/convert.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdarg>
@@ -15,7 +17,11 @@ namespace xsr {
 
 // ---- Sink -----------------------------------------------------------------
 
-Sink::Sink(int fd) : fd_(fd) { buf_.reserve(1 << 20); }
+Sink::Sink(int fd) : fd_(fd) {
+  buf_.reserve(1 << 20);
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) (void)::fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+}
 Sink::~Sink() = default;
 
 void Sink::write(const void* p, std::size_t n) {

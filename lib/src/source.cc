@@ -227,6 +227,10 @@ std::uint64_t splice_stream(Drain& d, std::uint64_t n, int out, FdKind out_kind,
 
 std::uint64_t BufferedSource::forward(std::uint64_t n, int out, int& out_error, const char*& how) {
   std::uint64_t from_buf = std::min<std::uint64_t>(n, end_ - beg_);
+  if (from_buf && from_buf < n && give_back(end_ - beg_)) {
+    beg_ = end_ = 0;
+    from_buf = 0;
+  }
   if (from_buf) {
     if (int e = write_out(out, buf_.get() + beg_, static_cast<std::size_t>(from_buf))) {
       out_error = e;
@@ -308,6 +312,10 @@ class PreadSource final : public BufferedSource {
     return d;
   }
 
+  bool give_back(std::size_t k) override {
+    off_ -= k;
+    return true;
+  }
   // File to file by copy_file_range (the kernel copies, or shares extents);
   // file to pipe by splice; file to socket by sendfile.
   std::uint64_t move_out(std::uint64_t n, int out, int& out_error, const char*& how) override {

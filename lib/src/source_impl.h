@@ -36,6 +36,9 @@ class BufferedSource : public Source {
   // Moves n bytes past the buffered ones to `out`; the default reads them
   // through the buffer.
   virtual std::uint64_t move_out(std::uint64_t n, int out, int& out_error, const char*& how);
+  // Can the k buffered bytes be read again by move_out (a file)? Then the
+  // source rewinds by k and returns true.
+  virtual bool give_back(std::size_t) { return false; }
 
  public:
   std::uint64_t forward(std::uint64_t n, int out, int& out_error, const char*& how) override;
