@@ -61,6 +61,21 @@ std::string human(std::uint64_t b) {
   return buf;
 }
 
+xsr::IoMode io_mode(const std::string& io, const char* cmd) {
+  if (io == "pread") return xsr::IoMode::pread;
+  if (io == "mmap") return xsr::IoMode::mmap;
+  if (io == "uring") return xsr::IoMode::uring;
+  if (io == "read") return xsr::IoMode::read;
+  if (io != "auto") die(2, std::string(cmd) + ": --io must be auto, pread, mmap, uring or read");
+  return xsr::IoMode::automatic;
+}
+
+std::string spec_name(const std::string& spec, const char* dash) {
+  if (spec == "-") return dash;
+  if (xsr::parse_fd(spec) >= 0) return "fd " + spec;
+  return spec;
+}
+
 int cmd_verify(int argc, char** argv) {
   po::options_description desc(
       "Usage: xsr verify [options] [FILE|FD|-]\n\n"
@@ -96,16 +111,10 @@ int cmd_verify(int argc, char** argv) {
   opt.checkpointed = vm["checkpointed"].as<bool>();
   const bool json = vm["json"].as<bool>(), verbose = vm["verbose"].as<bool>(),
              quiet = vm["quiet"].as<bool>();
-  xsr::IoMode mode = xsr::IoMode::automatic;
-  const std::string io = vm["io"].as<std::string>();
-  if (io == "pread") mode = xsr::IoMode::pread;
-  else if (io == "mmap") mode = xsr::IoMode::mmap;
-  else if (io == "uring") mode = xsr::IoMode::uring;
-  else if (io == "read") mode = xsr::IoMode::read;
-  else if (io != "auto") die(2, "verify: --io must be auto, pread, mmap, uring or read");
+  const xsr::IoMode mode = io_mode(vm["io"].as<std::string>(), "verify");
 
   const std::string in = vm["input"].as<std::string>();
-  const std::string name = in == "-" ? "<stdin>" : (xsr::parse_fd(in) >= 0 ? "fd " + in : in);
+  const std::string name = spec_name(in, "<stdin>");
   xsr::OpenResult src = xsr::open_source(in, mode);
   if (!src.source) die(2, "verify: cannot open " + src.error);
   if (verbose) {
@@ -147,21 +156,6 @@ int cmd_verify(int argc, char** argv) {
                 st.checkpoints ? (", " + std::to_string(st.checkpoints) + " checkpoints").c_str() : "");
   }
   return 0;
-}
-
-xsr::IoMode io_mode(const std::string& io, const char* cmd) {
-  if (io == "pread") return xsr::IoMode::pread;
-  if (io == "mmap") return xsr::IoMode::mmap;
-  if (io == "uring") return xsr::IoMode::uring;
-  if (io == "read") return xsr::IoMode::read;
-  if (io != "auto") die(2, std::string(cmd) + ": --io must be auto, pread, mmap, uring or read");
-  return xsr::IoMode::automatic;
-}
-
-std::string spec_name(const std::string& spec, const char* dash) {
-  if (spec == "-") return dash;
-  if (xsr::parse_fd(spec) >= 0) return "fd " + spec;
-  return spec;
 }
 
 int cmd_convert(int argc, char** argv) {

@@ -268,14 +268,6 @@ namespace {
 using u64 = std::uint64_t;
 using u32 = std::uint32_t;
 
-[[gnu::cold, gnu::format(printf, 1, 2)]] std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
 
 // Python's repr() of a bytes object, as the reference prints block ids and
 // the qemu signature: b'vcpu'.
@@ -352,13 +344,13 @@ class Converter {
     return e;
   }
   [[gnu::cold]] Error out_error() {
-    return fail(Errc::io, fmt("writing the output failed: %s", std::strerror(out_.error())), pos());
+    return fail(Errc::io, strprintf("writing the output failed: %s", std::strerror(out_.error())), pos());
   }
   [[gnu::cold]] Error in_short(u64 need, u64 got, const char* what) {
     if (in_.error())
-      return fail(Errc::io, fmt("reading %s failed: %s", what, std::strerror(in_.error())), pos());
+      return fail(Errc::io, strprintf("reading %s failed: %s", what, std::strerror(in_.error())), pos());
     return fail(Errc::truncated,
-                fmt("stream truncated: %s needs %llu bytes, input ended after %llu", what,
+                strprintf("stream truncated: %s needs %llu bytes, input ended after %llu", what,
                     static_cast<unsigned long long>(need), static_cast<unsigned long long>(got)),
                 pos());
   }
@@ -411,7 +403,7 @@ class Converter {
   Error record_forward(u32 type, const void* head, std::size_t head_len, u64 n, const char* what) {
     const u64 len = head_len + n;
     if (len > 0xffffffffull)
-      return fail(Errc::too_large, fmt("%s of %llu bytes does not fit a record", what,
+      return fail(Errc::too_large, strprintf("%s of %llu bytes does not fit a record", what,
                                        static_cast<unsigned long long>(n)));
     record_header(type, len);
     if (head_len) out_.write(head, head_len);
@@ -469,7 +461,7 @@ Error Converter::body() {
   context_ = "p2m size";
   where_ = pos();
   if (Error e = read_ulong(p2m_size_, "p2m size")) return e;
-  info(fmt("P2M Size: 0x%llx", static_cast<unsigned long long>(p2m_size_)));
+  info(strprintf("P2M Size: 0x%llx", static_cast<unsigned long long>(p2m_size_)));
   if (o_.libxl) {
     libxl::Header h{bswap64(libxl::kIdent), bswap32(libxl::kVersion), bswap32(libxl::kOptLegacy)};
     out_.put(h);
@@ -525,7 +517,7 @@ Error Converter::libvirt_header() {
   if (std::memcmp(h.magic, libvirt::kMagic, libvirt::kMagicLen) != 0)
     return fail(Errc::bad_header, "No libvirt header");
   if (h.version != 1)
-    return fail(Errc::bad_header, fmt("libvirt header version %u: no legacy stream follows", h.version));
+    return fail(Errc::bad_header, strprintf("libvirt header version %u: no legacy stream follows", h.version));
   h.version = 2;  // a libxl v2 stream follows once converted
   out_.put(h);
   return forward(h.xml_len, "libvirt domain XML");
@@ -538,11 +530,11 @@ Error Converter::pv_extended_info() {
   if (Error e = read_ulong(marker, "extended info marker")) return e;
   const u64 expect = o_.width == 32 ? 0xffffffffull : ~u64{0};
   if (marker != expect)
-    return fail(Errc::bad_record, fmt("Unexpected extended info marker 0x%llx",
+    return fail(Errc::bad_record, strprintf("Unexpected extended info marker 0x%llx",
                                       static_cast<unsigned long long>(marker)));
   u32 total;
   if (Error e = read(total, "extended info length")) return e;
-  info(fmt("Extended Info: length 0x%x", total));
+  info(strprintf("Extended Info: length 0x%x", total));
   u64 so_far = 0;
   while (so_far < total) {
     where_ = pos();
@@ -553,7 +545,7 @@ Error Converter::pv_extended_info() {
     static_assert(sizeof blk == 8);
     if (Error e = read(&blk, 8, "extended info block header")) return e;
     so_far += 8;
-    info(fmt("  Record type: %s, size 0x%x",
+    info(strprintf("  Record type: %s, size 0x%x",
              py_bytes_repr(reinterpret_cast<const std::byte*>(blk.id), 4).c_str(), blk.size));
     if (std::memcmp(blk.id, "vcpu", 4) == 0) {
       if (Error e = skip(blk.size, "vcpu block")) return e;
@@ -568,7 +560,7 @@ Error Converter::pv_extended_info() {
         info("    32bit domain, 3 levels");
       } else {
         return fail(Errc::bad_record,
-                    fmt("Unable to determine guest width/level: vcpu block size 0x%x, expected "
+                    strprintf("Unable to determine guest width/level: vcpu block size 0x%x, expected "
                         "0x1430 or 0xaf0", blk.size));
       }
       vcpu_block_ = true;
@@ -579,10 +571,10 @@ Error Converter::pv_extended_info() {
       extd_ = true;
     } else if (std::memcmp(blk.id, "xcnt", 4) == 0) {
       if (blk.size < 4)
-        return fail(Errc::bad_record, fmt("xcnt block of %u bytes, expected at least 4", blk.size));
+        return fail(Errc::bad_record, strprintf("xcnt block of %u bytes, expected at least 4", blk.size));
       if (Error e = read(xsave_len_, "xcnt block")) return e;
       if (Error e = skip(blk.size - 4, "xcnt block")) return e;
-      info(fmt("xcnt sz 0x%x", xsave_len_));
+      info(strprintf("xcnt sz 0x%x", xsave_len_));
     } else {
       return fail(Errc::bad_record, "Unrecognised extended block " +
                                         py_bytes_repr(reinterpret_cast<const std::byte*>(blk.id), 4));
@@ -590,7 +582,7 @@ Error Converter::pv_extended_info() {
     so_far += blk.size;
   }
   if (so_far != total)
-    return fail(Errc::bad_record, fmt("Overshot Extended Info size by %llu bytes",
+    return fail(Errc::bad_record, strprintf("Overshot Extended Info size by %llu bytes",
                                       static_cast<unsigned long long>(so_far - total)));
   if (!vcpu_block_)
     return fail(Errc::bad_record, "no vcpu block: the guest's width and page-table levels are unknown");
@@ -603,11 +595,11 @@ Error Converter::pv_p2m_frames() {
   const u64 fpp = 4096 / guest_width_;
   // The reference's floor division gives 0 frames for a p2m size of 0.
   const u64 frames = p2m_size_ == 0 ? 0 : (p2m_size_ - 1) / fpp + 1;
-  info(fmt("P2M frames: fpp %llu, p2m_frame_len %llu", static_cast<unsigned long long>(fpp),
+  info(strprintf("P2M frames: fpp %llu, p2m_frame_len %llu", static_cast<unsigned long long>(fpp),
            static_cast<unsigned long long>(frames)));
   if (p2m_size_ == 0) return fail(Errc::bad_record, "p2m size 0: a PV guest has at least one pfn");
   if (p2m_size_ > (u64{1} << 32))
-    return fail(Errc::bad_record, fmt("p2m size 0x%llx does not fit the v2 P2M_FRAMES record",
+    return fail(Errc::bad_record, strprintf("p2m size 0x%llx does not fit the v2 P2M_FRAMES record",
                                       static_cast<unsigned long long>(p2m_size_)));
   const u64 len = 8 + 8 * frames;
   record_header(libxc::X86_PV_P2M_FRAMES, len);
@@ -634,12 +626,12 @@ Error Converter::chunks() {
   std::vector<u64> params;  // index, value pairs in stream order
   for (u64 index = 0;; ++index) {
     where_ = pos();
-    context_ = fmt("chunk %llu", static_cast<unsigned long long>(index));
+    context_ = strprintf("chunk %llu", static_cast<unsigned long long>(index));
     std::int32_t marker = 0;
     if (Error e = read(marker, "chunk marker")) return e;
     if (marker <= 0) {
-      info(fmt("Chunk: %d - %s", marker, legacy::chunk_name(marker)));
-      context_ += fmt(" (%s)", legacy::chunk_name(marker));
+      info(strprintf("Chunk: %d - %s", marker, legacy::chunk_name(marker)));
+      context_ += strprintf(" (%s)", legacy::chunk_name(marker));
     } else {
       context_ += " (page batch)";
     }
@@ -652,20 +644,20 @@ Error Converter::chunks() {
       if (Error e = read(c, "HVM param chunk")) return e;
       const unsigned long long v = c.value;
       switch (marker) {
-        case legacy::HVM_IDENT_PT: info(fmt("  EPT Identity Pagetable: 0x%llx", v)); break;
-        case legacy::HVM_VM86_TSS: info(fmt("  VM86 TSS: 0x%llx", v)); break;
-        case legacy::HVM_CONSOLE_PFN: info(fmt("  Console pfn: 0x%llx", v)); break;
-        case legacy::HVM_ACPI_IOPORTS_LOCATION: info(fmt("  ACPI ioport location: 0x%llx", v)); break;
-        case legacy::HVM_VIRIDIAN: info(fmt("  Viridian location: 0x%llx", v)); break;
-        case legacy::HVM_GENERATION_ID_ADDR: info(fmt("  Generation ID Address: 0x%llx", v)); break;
-        case legacy::HVM_PAGING_RING_PFN: info(fmt("  Paging ring pfn: 0x%llx", v)); break;
-        case legacy::HVM_MONITOR_RING_PFN: info(fmt("  Monitor ring pfn: 0x%llx", v)); break;
-        case legacy::HVM_SHARING_RING_PFN: info(fmt("  Sharing ring pfn: 0x%llx", v)); break;
-        case legacy::HVM_IOREQ_SERVER_PFN: info(fmt("  IOREQ server pfn: 0x%llx", v)); break;
-        default: info(fmt("  IOREQ server pages: %llu", v)); break;
+        case legacy::HVM_IDENT_PT: info(strprintf("  EPT Identity Pagetable: 0x%llx", v)); break;
+        case legacy::HVM_VM86_TSS: info(strprintf("  VM86 TSS: 0x%llx", v)); break;
+        case legacy::HVM_CONSOLE_PFN: info(strprintf("  Console pfn: 0x%llx", v)); break;
+        case legacy::HVM_ACPI_IOPORTS_LOCATION: info(strprintf("  ACPI ioport location: 0x%llx", v)); break;
+        case legacy::HVM_VIRIDIAN: info(strprintf("  Viridian location: 0x%llx", v)); break;
+        case legacy::HVM_GENERATION_ID_ADDR: info(strprintf("  Generation ID Address: 0x%llx", v)); break;
+        case legacy::HVM_PAGING_RING_PFN: info(strprintf("  Paging ring pfn: 0x%llx", v)); break;
+        case legacy::HVM_MONITOR_RING_PFN: info(strprintf("  Monitor ring pfn: 0x%llx", v)); break;
+        case legacy::HVM_SHARING_RING_PFN: info(strprintf("  Sharing ring pfn: 0x%llx", v)); break;
+        case legacy::HVM_IOREQ_SERVER_PFN: info(strprintf("  IOREQ server pfn: 0x%llx", v)); break;
+        default: info(strprintf("  IOREQ server pages: %llu", v)); break;
       }
       if (params.size() / 2 >= kMaxHvmParams)
-        return fail(Errc::too_large, fmt("more than %zu HVM param chunks", kMaxHvmParams));
+        return fail(Errc::too_large, strprintf("more than %zu HVM param chunks", kMaxHvmParams));
       params.push_back(static_cast<u64>(idx));
       params.push_back(c.value);
       continue;
@@ -688,7 +680,7 @@ Error Converter::chunks() {
         std::int32_t max_id;
         if (Error e = read(max_id, "vcpu info")) return e;
         if (max_id > legacy::kMaxVcpuId)
-          return fail(Errc::bad_record, fmt("Vcpu max_id out of range: %d > %d", max_id, legacy::kMaxVcpuId));
+          return fail(Errc::bad_record, strprintf("Vcpu max_id out of range: %d > %d", max_id, legacy::kMaxVcpuId));
         max_vcpu_id_ = max_id;
         // A negative id has no bitmap words at all (floor division).
         const int words = max_id < 0 ? 0 : max_id / 64 + 1;
@@ -706,13 +698,13 @@ Error Converter::chunks() {
         for (std::size_t i = 0; i < online_.size(); ++i)
           map += (i ? ", " : "") + std::to_string(online_[i]);
         map += "]";
-        info(fmt("  Vcpu info: max_id %d, online map ", max_vcpu_id_) + map);
+        info(strprintf("  Vcpu info: max_id %d, online map ", max_vcpu_id_) + map);
         break;
       }
       case legacy::TSC_INFO: {
         legacy::TscChunk t;
         if (Error e = read(t, "TSC info")) return e;
-        info(fmt("  X86_TSC_INFO: mode %u, %llu ns, %u khz, %u incarn", t.mode,
+        info(strprintf("  X86_TSC_INFO: mode %u, %llu ns, %u khz, %u incarn", t.mode,
                  static_cast<unsigned long long>(t.nsec), t.khz, t.incarnation));
         libxc::X86TscInfo r{t.mode, t.khz, t.nsec, t.incarnation, 0};
         record(libxc::X86_TSC_INFO, &r, sizeof r);
@@ -730,23 +722,23 @@ Error Converter::chunks() {
         u32 size;
         if (Error e = read(size, "compressed data size")) return e;
         if (Error e = skip(size, "compressed data")) return e;
-        info(fmt("  Compressed Data: sz 0x%x", size));
+        info(strprintf("  Compressed Data: sz 0x%x", size));
         return fail(Errc::unsupported, "compressed page data is not supported (nor by Xen's converter)");
       }
       case legacy::TMEM:
       case legacy::TMEM_EXTRA:
       case legacy::ENABLE_COMPRESSION:
         return fail(Errc::unsupported,
-                    fmt("%s chunks are not supported (nor by Xen's converter)", legacy::chunk_name(marker)));
+                    strprintf("%s chunks are not supported (nor by Xen's converter)", legacy::chunk_name(marker)));
       default:
-        return fail(Errc::bad_record, fmt("Unrecognised chunk %d", marker));
+        return fail(Errc::bad_record, strprintf("Unrecognised chunk %d", marker));
     }
   }
 }
 
 Error Converter::page_batch(std::int32_t count) {
   if (count > legacy::kMaxBatch)
-    return fail(Errc::bad_record, fmt("Page batch (%d) exceeded MAX_BATCH (%d)", count, legacy::kMaxBatch));
+    return fail(Errc::bad_record, strprintf("Page batch (%d) exceeded MAX_BATCH (%d)", count, legacy::kMaxBatch));
   ++batches_;
   const std::size_t ul = o_.width / 8;
   const std::size_t n = static_cast<std::size_t>(count);
@@ -761,7 +753,7 @@ Error Converter::page_batch(std::int32_t count) {
     const unsigned type = static_cast<unsigned>((x & legacy::kTypeMask) >> 28);
     if (libxc::page_type_reserved(type))
       return fail(Errc::bad_record,
-                  fmt("pfn entry %zu 0x%llx has reserved page type %u (no restore accepts it)", i,
+                  strprintf("pfn entry %zu 0x%llx has reserved page type %u (no restore accepts it)", i,
                       static_cast<unsigned long long>(x), type));
     if ((x & legacy::kTypeMask) < legacy::kFirstPageless) ++nr_pages;
     batch_.push_back(x);
@@ -787,19 +779,19 @@ Error Converter::page_batch(std::int32_t count) {
 Error Converter::toolstack(u32 size) {
   if (!o_.libxl) {
     if (Error e = skip(size, "toolstack data")) return e;
-    info(fmt("  Toolstack Data: sz 0x%x", size));
+    info(strprintf("  Toolstack Data: sz 0x%x", size));
     info("    Discarding");
     return {};
   }
   if (size > kMaxPeek)
-    return fail(Errc::too_large, fmt("toolstack data of %u bytes (xsr reads at most %zu)", size, kMaxPeek));
+    return fail(Errc::too_large, strprintf("toolstack data of %u bytes (xsr reads at most %zu)", size, kMaxPeek));
   std::vector<std::byte> data(size);
   if (Error e = read(data.data(), size, "toolstack data")) return e;
-  info(fmt("  Toolstack Data: sz 0x%x", size));
+  info(strprintf("  Toolstack Data: sz 0x%x", size));
   if (size < 8) return fail(Errc::bad_record, "Overly short libxl toolstack data");
   const u32 ver = load<u32>(data.data()), count = load<u32>(data.data() + 4);
-  if (ver != 1) return fail(Errc::bad_record, fmt("Cannot decode libxl toolstack version %u", ver));
-  info(fmt("    Version %u, count %u", ver, count));
+  if (ver != 1) return fail(Errc::bad_record, strprintf("Cannot decode libxl toolstack version %u", ver));
+  info(strprintf("    Version %u, count %u", ver, count));
   std::size_t at = 8;
   for (u32 i = 0; i < count; ++i) {
     if (size - at < sizeof(legacy::PhysmapEntry))
@@ -816,8 +808,8 @@ Error Converter::toolstack(u32 size) {
     if (name[pe.namelen - 1] != std::byte{0}) return fail(Errc::bad_record, "physmap name not NUL terminated");
     char root[64];
     std::snprintf(root, sizeof root, "physmap/%llx", static_cast<unsigned long long>(pe.phys_offset));
-    const std::string start = fmt("%llx", static_cast<unsigned long long>(pe.start_addr));
-    const std::string sz = fmt("%llx", static_cast<unsigned long long>(pe.size));
+    const std::string start = strprintf("%llx", static_cast<unsigned long long>(pe.start_addr));
+    const std::string sz = strprintf("%llx", static_cast<unsigned long long>(pe.size));
     const std::string nm(reinterpret_cast<const char*>(name), pe.namelen - 1);  // bytes, copied
     const std::pair<std::string, std::string> kv[3] = {{std::string(root) + "/start_addr", start},
                                                        {std::string(root) + "/size", sz},
@@ -843,14 +835,14 @@ Error Converter::pv_tail() {
   if (unmapped) {
     // Discarded: skipped, never held, whatever the count says.
     if (Error e = skip(u64{unmapped} * (o_.width / 8), "unmapped pfns")) return e;
-    info(fmt("discarding %u bogus 'unmapped pfns'", unmapped));
+    info(strprintf("discarding %u bogus 'unmapped pfns'", unmapped));
   }
   for (u32 vcpu : online_) {
     where_ = pos();
-    context_ = fmt("PV tail, vcpu %u", vcpu);
+    context_ = strprintf("PV tail, vcpu %u", vcpu);
     libxc::X86PvVcpuHeader vh{vcpu, 0};
     if (Error e = record_forward(libxc::X86_PV_VCPU_BASIC, &vh, sizeof vh, basic_len_, "vcpu basic context")) return e;
-    info(fmt("Got VCPU basic (size 0x%x)", basic_len_));
+    info(strprintf("Got VCPU basic (size 0x%x)", basic_len_));
     if (extd_) {
       if (Error e = record_forward(libxc::X86_PV_VCPU_EXTENDED, &vh, sizeof vh, legacy::kExtendedCtx,
                                    "vcpu extended context"))
@@ -861,11 +853,11 @@ Error Converter::pv_tail() {
       u64 mq[2];
       if (Error e = read(mq, "vcpu xsave header")) return e;
       if (xsave_len_ < 16 || mq[1] != u64{xsave_len_} - 16)
-        return fail(Errc::bad_record, fmt("xsave size 0x%llx, expected xcnt length 0x%x - 16",
+        return fail(Errc::bad_record, strprintf("xsave size 0x%llx, expected xcnt length 0x%x - 16",
                                           static_cast<unsigned long long>(mq[1]), xsave_len_));
       if (Error e = record_forward(libxc::X86_PV_VCPU_XSAVE, &vh, sizeof vh, mq[1], "vcpu xsave context"))
         return e;
-      info(fmt("Got VCPU xsave (mask 0x%llx, size 0x%llx)", static_cast<unsigned long long>(mq[0]),
+      info(strprintf("Got VCPU xsave (mask 0x%llx, size 0x%llx)", static_cast<unsigned long long>(mq[0]),
                static_cast<unsigned long long>(mq[1])));
     }
   }
@@ -882,12 +874,12 @@ Error Converter::hvm_tail() {
   where_ = pos();
   u64 magic[3];
   if (Error e = read(magic, "HVM magic pfns")) return e;
-  info(fmt("Magic pfns: 0x%llx 0x%llx 0x%llx", static_cast<unsigned long long>(magic[0]),
+  info(strprintf("Magic pfns: 0x%llx 0x%llx 0x%llx", static_cast<unsigned long long>(magic[0]),
            static_cast<unsigned long long>(magic[1]), static_cast<unsigned long long>(magic[2])));
   write_hvm_params({5, magic[0], 6, magic[1], 1, magic[2]});
   u32 size;
   if (Error e = read(size, "HVM context size")) return e;
-  info(fmt("Got HVM Context (0x%x bytes)", size));
+  info(strprintf("Got HVM Context (0x%x bytes)", size));
   if (Error e = record_forward(libxc::HVM_CONTEXT, nullptr, 0, size, "HVM context")) return e;
   record(libxc::END, nullptr, 0);
   return {};

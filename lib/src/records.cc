@@ -1,6 +1,7 @@
 #include "xsr/records.h"
 
 #include <array>
+#include <cstdarg>
 #include <cstdio>
 #include <string>
 
@@ -113,6 +114,15 @@ std::string_view hvm_param_name(std::uint64_t index) {
     case 38: return "MCA_CAP";
     default: return {};
   }
+}
+
+std::string strprintf(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
 }
 
 int exit_code(Errc code) {

@@ -10,14 +10,6 @@
 namespace xsr {
 namespace {
 
-[[gnu::cold, gnu::format(printf, 1, 2)]] std::string fmt(const char* f, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, f);
-  std::vsnprintf(buf, sizeof buf, f, ap);
-  va_end(ap);
-  return buf;
-}
 
 using u64 = std::uint64_t;
 using u32 = std::uint32_t;
@@ -130,7 +122,7 @@ class Verifier {
   Error optional_record(Layer layer, const RecordHeader& h, u64 rec_off);
   void squash_flush(LibxcState& s) {
     if (s.squashed > 0) {
-      info(fmt("Squashed %llu Page Data records together",
+      info(strprintf("Squashed %llu Page Data records together",
                static_cast<unsigned long long>(s.squashed)));
       s.squashed = 0;
     }
@@ -234,7 +226,7 @@ Error Verifier::xl_header(Format& inner) {
     return fail(Errc::bad_header, pos(), "No xl header");
   if (Error e = rd_.read_struct(h, "xl header")) return e;
   if (opt_.strict && h.byteorder != xl::kByteOrder)
-    return fail(Errc::bad_header, 32, fmt("xl header byte order 0x%08x, expected 0x%08x",
+    return fail(Errc::bad_header, 32, strprintf("xl header byte order 0x%08x, expected 0x%08x",
                                           h.byteorder, xl::kByteOrder));
   if (Error e = rd_.skip(h.optional_data_len, "xl header optional data")) return e;
   info("Processed xl header");
@@ -253,7 +245,7 @@ Error Verifier::libvirt_header(Format& inner) {
                 "libvirt header version 1: a legacy (Xen <= 4.5) stream follows; "
                 "convert it with 'xsr convert'");
   if (h.version != 2)
-    return fail(Errc::bad_header, 16, fmt("libvirt header version %u, expected 1 or 2", h.version));
+    return fail(Errc::bad_header, 16, strprintf("libvirt header version %u, expected 1 or 2", h.version));
   if (Error e = rd_.skip(h.xml_len, "libvirt domain XML")) return e;
   st_.container = "libvirt";
   inner = Format::libxl;
@@ -269,46 +261,46 @@ Error Verifier::libxc_headers(LibxcState& s) {
   const u32 options = bswap16(ih.options), r1 = bswap16(ih.reserved1), r2 = bswap32(ih.reserved2);
   if (marker != libxc::kMarker)
     return fail(Errc::bad_header, ihdr_off,
-                fmt("Bad image marker: Expected 0x%llx, got 0x%llx",
+                strprintf("Bad image marker: Expected 0x%llx, got 0x%llx",
                     static_cast<unsigned long long>(libxc::kMarker),
                     static_cast<unsigned long long>(marker)));
   if (id != libxc::kIdent)
     return fail(Errc::bad_header, ihdr_off + 8,
-                fmt("Bad image id: Expected 0x%x, got 0x%x", libxc::kIdent, id));
+                strprintf("Bad image id: Expected 0x%x, got 0x%x", libxc::kIdent, id));
   if (version < 2 || version > 3)
     return fail(Errc::bad_header, ihdr_off + 12,
-                fmt("Unknown image version: Expected 2 <= ver <= 3, got %u", version));
+                strprintf("Unknown image version: Expected 2 <= ver <= 3, got %u", version));
   s.version = version;
   if (options & libxc::kOptReservedMask)
     return fail(Errc::bad_header, ihdr_off + 16,
-                fmt("Reserved bits set in image options field: 0x%x",
+                strprintf("Reserved bits set in image options field: 0x%x",
                     options & libxc::kOptReservedMask));
   if (r1 != 0 || r2 != 0)
     return fail(Errc::bad_header, ihdr_off + 18,
-                fmt("Reserved bits set in image header: 0x%04x:0x%08x", r1, r2));
+                strprintf("Reserved bits set in image header: 0x%04x:0x%08x", r1, r2));
   // The reference tests the endianness bit against a mask of 0 and never
   // rejects a big-endian image; strict mode does, as Xen's restore does.
   if (opt_.strict && (options & libxc::kOptBigEndian))
     return fail(Errc::bad_header, ihdr_off + 16,
                 "Stream is not native endianness - unable to validate");
-  info(fmt("Libxc Image Header: Version %u, little endian", version));
+  info(strprintf("Libxc Image Header: Version %u, little endian", version));
 
   const u64 dhdr_off = pos();
   libxc::DomainHeader dh;
   if (Error e = rd_.read_struct(dh, "libxc domain header")) return e;
   if (dh.type != libxc::kX86Pv && dh.type != libxc::kX86Hvm)
-    return fail(Errc::bad_header, dhdr_off, fmt("Unrecognised domain type 0x%x", dh.type));
+    return fail(Errc::bad_header, dhdr_off, strprintf("Unrecognised domain type 0x%x", dh.type));
   if (dh.reserved != 0)
     return fail(Errc::bad_header, dhdr_off + 6,
-                fmt("Reserved bits set in domain header 0x%04x", dh.reserved));
+                strprintf("Reserved bits set in domain header 0x%04x", dh.reserved));
   if (dh.page_shift != kPageShift)
     return fail(Errc::bad_header, dhdr_off + 4,
-                fmt("Page shift expected to be 12.  Got %u", dh.page_shift));
+                strprintf("Page shift expected to be 12.  Got %u", dh.page_shift));
   const char* tname = dh.type == libxc::kX86Pv ? "x86 PV" : "x86 HVM";
   if (dh.xen_major == 0)
-    info(fmt("Domain Header: legacy converted %s", tname));
+    info(strprintf("Domain Header: legacy converted %s", tname));
   else
-    info(fmt("Domain Header: %s from Xen %u.%u", tname, dh.xen_major, dh.xen_minor));
+    info(strprintf("Domain Header: %s from Xen %u.%u", tname, dh.xen_major, dh.xen_minor));
   s.domain_type = dh.type;
   st_.libxc_version = version;
   st_.domain_type = dh.type;
@@ -331,11 +323,11 @@ Error Verifier::libxc_records(LibxcState& s, LibxcEnd& how) {
         continue;
       }
       return fail(Errc::unknown_record, rec_off,
-                  fmt("Unrecognised record type 0x%x", h.type));
+                  strprintf("Unrecognised record type 0x%x", h.type));
     }
     if (opt_.strict && h.length > kMaxRecordBody)
       return fail(Errc::too_large, rec_off,
-                  fmt("body length %u exceeds the 128 MiB limit of Xen's restore", h.length));
+                  strprintf("body length %u exceeds the 128 MiB limit of Xen's restore", h.length));
     // What follows this record is certainly another record header, unless
     // this is the END.
     rd_.expect_body(h, h.type != libxc::END);
@@ -360,20 +352,20 @@ Error Verifier::libxc_records(LibxcState& s, LibxcEnd& how) {
 Error Verifier::optional_record(Layer layer, const RecordHeader& h, u64 rec_off) {
   if (opt_.strict && layer == Layer::libxl)
     return fail(Errc::unknown_record, rec_off,
-                fmt("Unrecognised record type 0x%x (libxl's restore refuses unknown records, "
+                strprintf("Unrecognised record type 0x%x (libxl's restore refuses unknown records, "
                     "optional or not)", h.type));
   if (opt_.strict && h.length > kMaxRecordBody)
     return fail(Errc::too_large, rec_off,
-                fmt("body length %u exceeds the 128 MiB limit of Xen's restore", h.length));
+                strprintf("body length %u exceeds the 128 MiB limit of Xen's restore", h.length));
   rd_.expect_body(h, true);
   Body b;
   bool pad_ok = true;
   if (Error e = read_body(h.length, b, pad_ok, false)) return e;
   if (!pad_ok) return fail(Errc::bad_padding, rec_off, "Padding containing non0 bytes found");
-  std::string line = fmt("%s Record: optional record type 0x%08x, length %u, skipped",
+  std::string line = strprintf("%s Record: optional record type 0x%08x, length %u, skipped",
                          layer == Layer::libxc ? "Libxc" : "Libxl", h.type, h.length);
   info(line);
-  note(fmt("offset 0x%llx: %s", static_cast<unsigned long long>(rec_off), line.c_str()));
+  note(strprintf("offset 0x%llx: %s", static_cast<unsigned long long>(rec_off), line.c_str()));
   end_record(layer, h.type);
   return {};
 }
@@ -384,7 +376,7 @@ Error Verifier::libxc_record(LibxcState& s, const RecordHeader& h, u64 rec_off) 
   bool pad_ok = true;
   if (Error e = read_body(h.length, b, pad_ok, false)) return e;
   squash_flush(s);
-  info(fmt("Libxc Record: %s, length %u", std::string(record_info(Layer::libxc, h.type)->ref_name).c_str(),
+  info(strprintf("Libxc Record: %s, length %u", std::string(record_info(Layer::libxc, h.type)->ref_name).c_str(),
            h.length));
   if (!pad_ok) return fail(Errc::bad_padding, rec_off, "Padding containing non0 bytes found");
   if (Error e = check_libxc_body(s, h.type, b)) {
@@ -407,24 +399,24 @@ Error Verifier::check_libxc_body(LibxcState& s, u32 type, const Body& b) {
       return {};
     case libxc::X86_PV_INFO: {
       if (len != 8)
-        return bad(fmt("x86_pv_info: expected length of 8, got %llu",
+        return bad(strprintf("x86_pv_info: expected length of 8, got %llu",
                        static_cast<unsigned long long>(len)));
       auto width = b.at<std::uint8_t>(0), levels = b.at<std::uint8_t>(1);
       auto r1 = b.at<std::uint16_t>(2);
       auto r2 = b.at<u32>(4);
-      if (width != 4 && width != 8) return bad(fmt("Expected width of 4 or 8, got %u", width));
-      if (levels != 3 && levels != 4) return bad(fmt("Expected levels of 3 or 4, got %u", levels));
+      if (width != 4 && width != 8) return bad(strprintf("Expected width of 4 or 8, got %u", width));
+      if (levels != 3 && levels != 4) return bad(strprintf("Expected levels of 3 or 4, got %u", levels));
       if (r1 != 0 || r2 != 0)
-        return bad(fmt("Reserved bits set in X86_PV_INFO: 0x%04x 0x%08x", r1, r2));
-      info(fmt("  %ubit guest, %u levels of pagetables", width == 4 ? 32u : 64u, levels));
+        return bad(strprintf("Reserved bits set in X86_PV_INFO: 0x%04x 0x%08x", r1, r2));
+      info(strprintf("  %ubit guest, %u levels of pagetables", width == 4 ? 32u : 64u, levels));
       return {};
     }
     case libxc::X86_PV_P2M_FRAMES: {
       if (len < 8) return bad("x86_pv_p2m_frames: record length must be at least 8 bytes long");
       if (len % 8 != 0)
-        return bad(fmt("Length expected to be a multiple of 8, not %llu",
+        return bad(strprintf("Length expected to be a multiple of 8, not %llu",
                        static_cast<unsigned long long>(len)));
-      info(fmt("  Start pfn 0x%x, End 0x%x", b.at<u32>(0), b.at<u32>(4)));
+      info(strprintf("  Start pfn 0x%x, End 0x%x", b.at<u32>(0), b.at<u32>(4)));
       return {};
     }
     case libxc::X86_PV_VCPU_BASIC:
@@ -433,26 +425,26 @@ Error Verifier::check_libxc_body(LibxcState& s, u32 type, const Body& b) {
     case libxc::X86_PV_VCPU_MSRS: {
       const char* name = vcpu_kind(type);
       if (len < 8)
-        return bad(fmt("X86_PV_VCPU_%s record length must be at least 8 bytes long", name));
-      if (len == 8) info(fmt("Warning: X86_PV_VCPU_%s record with zero content", name));
+        return bad(strprintf("X86_PV_VCPU_%s record length must be at least 8 bytes long", name));
+      if (len == 8) info(strprintf("Warning: X86_PV_VCPU_%s record with zero content", name));
       auto vcpu = b.at<u32>(0), r1 = b.at<u32>(4);
-      if (r1 != 0) return bad(fmt("Reserved bits set in x86_pv_vcpu_%s record 0x%04x", name, r1));
-      info(fmt("  vcpu%u %s context, %llu bytes", vcpu, name,
+      if (r1 != 0) return bad(strprintf("Reserved bits set in x86_pv_vcpu_%s record 0x%04x", name, r1));
+      info(strprintf("  vcpu%u %s context, %llu bytes", vcpu, name,
                static_cast<unsigned long long>(len - 8)));
       return {};
     }
     case libxc::SHARED_INFO:
       if (len != 4096)
-        return bad(fmt("Length expected to be 4096 bytes, not %llu",
+        return bad(strprintf("Length expected to be 4096 bytes, not %llu",
                        static_cast<unsigned long long>(len)));
       return {};
     case libxc::X86_TSC_INFO: {
-      if (len != 24) return bad(fmt("Length should be 24 bytes, got %llu",
+      if (len != 24) return bad(strprintf("Length should be 24 bytes, got %llu",
                                     static_cast<unsigned long long>(len)));
       libxc::X86TscInfo t;
       std::memcpy(&t, b.data, sizeof t);
-      if (t.reserved != 0) return bad(fmt("Reserved bits set in X86_TSC_INFO: 0x%08x", t.reserved));
-      info(fmt("  Mode %u, %u kHz, %llu ns, incarnation %u", t.mode, t.khz,
+      if (t.reserved != 0) return bad(strprintf("Reserved bits set in X86_TSC_INFO: 0x%08x", t.reserved));
+      info(strprintf("  Mode %u, %u kHz, %llu ns, incarnation %u", t.mode, t.khz,
                static_cast<unsigned long long>(t.nsec), t.incarnation));
       return {};
     }
@@ -460,14 +452,14 @@ Error Verifier::check_libxc_body(LibxcState& s, u32 type, const Body& b) {
       if (len == 0) return bad("Zero length HVM context");
       return {};
     case libxc::HVM_PARAMS: {
-      if (len < 8) return bad(fmt("Length should be at least 8 bytes, got %llu",
+      if (len < 8) return bad(strprintf("Length should be at least 8 bytes, got %llu",
                                   static_cast<unsigned long long>(len)));
       auto count = b.at<u32>(0), rsvd = b.at<u32>(4);
-      if (rsvd != 0) return bad(fmt("Reserved field not zero (0x%04x)", rsvd));
+      if (rsvd != 0) return bad(strprintf("Reserved field not zero (0x%04x)", rsvd));
       if (count == 0) info("Warning: HVM_PARAMS record with zero content");
       u64 want = 8 + 16 * u64{count};
       if (len != want)
-        return bad(fmt("Length should be %llu bytes, got %llu", static_cast<unsigned long long>(want),
+        return bad(strprintf("Length should be %llu bytes, got %llu", static_cast<unsigned long long>(want),
                        static_cast<unsigned long long>(len)));
       return {};
     }
@@ -492,10 +484,10 @@ Error Verifier::check_libxc_body(LibxcState& s, u32 type, const Body& b) {
     case libxc::X86_MSR_POLICY: {
       const bool cpuid = type == libxc::X86_CPUID_POLICY;
       if (s.version < 3)
-        return bad(fmt("%s record found in v2 stream", cpuid ? "x86 CPUID policy" : "x86 MSR policy"));
+        return bad(strprintf("%s record found in v2 stream", cpuid ? "x86 CPUID policy" : "x86 MSR policy"));
       const u32 unit = cpuid ? libxc::kCpuidLeafSize : libxc::kMsrEntrySize;
       if (len < unit || len % unit != 0)
-        return bad(fmt("Record length %llu, expected multiple of %u",
+        return bad(strprintf("Record length %llu, expected multiple of %u",
                        static_cast<unsigned long long>(len), unit));
       return {};
     }
@@ -525,11 +517,11 @@ Error Verifier::strict_libxc(LibxcState& s, u32 type, const Body& b, u64 rec_off
         return bad("X86_PV_P2M_FRAMES before STATIC_DATA_END");
       s.static_data_end = true;  // v2: inferred here
       u32 start = b.at<u32>(0), end = b.at<u32>(4);
-      if (start > end) return bad(fmt("P2M frames start pfn 0x%x is beyond end pfn 0x%x", start, end));
+      if (start > end) return bad(strprintf("P2M frames start pfn 0x%x is beyond end pfn 0x%x", start, end));
       const u64 fpp = kPageSize / s.guest_width;
       const u64 frames = end / fpp - start / fpp + 1;
       if (b.len != 8 + 8 * frames)
-        return bad(fmt("body length %llu, expected 8 + 8 * %llu frames for pfns 0x%x-0x%x",
+        return bad(strprintf("body length %llu, expected 8 + 8 * %llu frames for pfns 0x%x-0x%x",
                        static_cast<unsigned long long>(b.len),
                        static_cast<unsigned long long>(frames), start, end));
       s.p2m_frames = true;
@@ -540,10 +532,10 @@ Error Verifier::strict_libxc(LibxcState& s, u32 type, const Body& b, u64 rec_off
     case libxc::X86_PV_VCPU_EXTENDED:
     case libxc::X86_PV_VCPU_XSAVE:
     case libxc::X86_PV_VCPU_MSRS: {
-      if (!pv) return bad(fmt("X86_PV_VCPU_%s in an HVM stream", vcpu_kind(type)));
+      if (!pv) return bad(strprintf("X86_PV_VCPU_%s in an HVM stream", vcpu_kind(type)));
       u32 vcpu = b.at<u32>(0);
       if (vcpu > kMaxVcpuId)
-        return bad(fmt("vcpu id %u out of range (max %u)", vcpu, kMaxVcpuId));
+        return bad(strprintf("vcpu id %u out of range (max %u)", vcpu, kMaxVcpuId));
       if (type == libxc::X86_PV_VCPU_BASIC && vcpu == 0) s.vcpu0_basic = true;
       return {};
     }
@@ -589,7 +581,7 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
     ++s.squashed;
     if (!pad_ok) return fail(Errc::bad_padding, rec_off, "Padding containing non0 bytes found");
     return fail(Errc::bad_record, rec_off,
-                fmt("PAGE_DATA record must be at least 8 bytes long, got %llu",
+                strprintf("PAGE_DATA record must be at least 8 bytes long, got %llu",
                     static_cast<unsigned long long>(len)));
   }
   PageDataReader pd(rd_);
@@ -603,10 +595,10 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
   u64 nr_pages = 0;
   if (ph.reserved != 0) {
     deferred = fail(Errc::bad_record, rec_off,
-                    fmt("Reserved bits set in PAGE_DATA record 0x%04x", ph.reserved));
+                    strprintf("Reserved bits set in PAGE_DATA record 0x%04x", ph.reserved));
   } else if (!pd.pfns_fit()) {
     deferred = fail(Errc::bad_record, rec_off,
-                    fmt("PAGE_DATA record must contain a pfn record for each count: count %u "
+                    strprintf("PAGE_DATA record must contain a pfn record for each count: count %u "
                         "needs %llu bytes, body has %llu",
                         ph.count, static_cast<unsigned long long>(pfn_bytes),
                         static_cast<unsigned long long>(len - 8)));
@@ -635,21 +627,21 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
           const unsigned t = static_cast<unsigned>(pfn >> libxc::kPfnTypeShift);
           if (pfn & libxc::kPfnReservedMask) {
             deferred = fail(Errc::bad_record, rec_off,
-                            fmt("Reserved bits set in pfn[%llu]: 0x%016llx",
+                            strprintf("Reserved bits set in pfn[%llu]: 0x%016llx",
                                 static_cast<unsigned long long>(idx + i),
                                 static_cast<unsigned long long>(pfn & libxc::kPfnReservedMask)));
             break;
           }
           if (libxc::page_type_reserved(t)) {
             deferred = fail(Errc::bad_record, rec_off,
-                            fmt("Invalid type value in pfn[%llu]: 0x%016llx",
+                            strprintf("Invalid type value in pfn[%llu]: 0x%016llx",
                                 static_cast<unsigned long long>(idx + i),
                                 static_cast<unsigned long long>(pfn & (u64{0xf} << 60))));
             break;
           }
           if (pv_limit && (pfn & libxc::kPfnMask) > s.max_pfn) {
             deferred = fail(Errc::bad_order, rec_off,
-                            fmt("pfn[%llu] 0x%llx beyond the P2M (max pfn 0x%llx)",
+                            strprintf("pfn[%llu] 0x%llx beyond the P2M (max pfn 0x%llx)",
                                 static_cast<unsigned long long>(idx + i),
                                 static_cast<unsigned long long>(pfn & libxc::kPfnMask),
                                 static_cast<unsigned long long>(s.max_pfn)));
@@ -662,7 +654,7 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
     const u64 want = 8 + pfn_bytes + nr_pages * kPageSize;
     if (!deferred && len != want)
       deferred = fail(Errc::bad_record, rec_off,
-                      fmt("Expected %u + %llu + %llu, got %llu", 8u,
+                      strprintf("Expected %u + %llu + %llu, got %llu", 8u,
                           static_cast<unsigned long long>(pfn_bytes),
                           static_cast<unsigned long long>(nr_pages * kPageSize),
                           static_cast<unsigned long long>(len)));
@@ -696,18 +688,18 @@ Error Verifier::libxl_stream() {
   const u32 version = bswap32(h.version), options = bswap32(h.options);
   if (ident != libxl::kIdent)
     return fail(Errc::bad_header, hdr_off,
-                fmt("Bad image id: Expected 0x%llx, got 0x%llx",
+                strprintf("Bad image id: Expected 0x%llx, got 0x%llx",
                     static_cast<unsigned long long>(libxl::kIdent),
                     static_cast<unsigned long long>(ident)));
   if (version != libxl::kVersion)
     return fail(Errc::bad_header, hdr_off + 8,
-                fmt("Unknown image version: Expected 2, got %u", version));
+                strprintf("Unknown image version: Expected 2, got %u", version));
   if (options & 0xfffc)
     return fail(Errc::bad_header, hdr_off + 12,
-                fmt("Reserved bits set in image options field: 0x%x", options & 0xfffc));
+                strprintf("Reserved bits set in image options field: 0x%x", options & 0xfffc));
   if (opt_.strict && (options & ~0xfffcu & libxl::kOptReservedMask))
     return fail(Errc::bad_header, hdr_off + 12,
-                fmt("Reserved bits set in image options field: 0x%x",
+                strprintf("Reserved bits set in image options field: 0x%x",
                     options & libxl::kOptReservedMask));
   if (opt_.strict && (options & libxl::kOptBigEndian))
     return fail(Errc::bad_header, hdr_off + 12,
@@ -728,12 +720,12 @@ Error Verifier::libxl_stream() {
         if (Error e = optional_record(Layer::libxl, rh, rec_off)) return e;
         continue;
       }
-      return fail(Errc::unknown_record, rec_off, fmt("Unrecognised record type %x", rh.type));
+      return fail(Errc::unknown_record, rec_off, strprintf("Unrecognised record type %x", rh.type));
     }
     if (opt_.strict && rh.length > kMaxRecordBody)
       return fail(Errc::too_large, rec_off,
-                  fmt("body length %u exceeds the 128 MiB limit of Xen's restore", rh.length));
-    info(fmt("Libxl Record: %s, length %u",
+                  strprintf("body length %u exceeds the 128 MiB limit of Xen's restore", rh.length));
+    info(strprintf("Libxl Record: %s, length %u",
              std::string(record_info(Layer::libxl, rh.type)->ref_name).c_str(), rh.length));
     rd_.expect_body(rh, rh.type != libxl::END);
     Body b;
@@ -781,7 +773,7 @@ Error Verifier::libxl_stream() {
       case libxl::EMULATOR_CONTEXT:
         if (opt_.strict && libxc_seen_ && libxc_.domain_type == libxc::kX86Pv)
           return fail(Errc::bad_order, rec_off,
-                      fmt("%s in a PV stream (emulator records are for HVM guests)",
+                      strprintf("%s in a PV stream (emulator records are for HVM guests)",
                           record_name(Layer::libxl, type).c_str()));
         break;
       default:
@@ -803,21 +795,21 @@ Error Verifier::check_libxl_body(u32 type, const Body& b) {
     case libxl::EMULATOR_XENSTORE_DATA:
     case libxl::EMULATOR_CONTEXT: {
       if (len < 8)
-        return bad(fmt("Length must be at least 8 bytes, got %llu", static_cast<unsigned long long>(len)));
+        return bad(strprintf("Length must be at least 8 bytes, got %llu", static_cast<unsigned long long>(len)));
       auto id = b.at<u32>(0), idx = b.at<u32>(4);
       const char* name = emulator_name(id);
-      if (!name) return bad(fmt("Unrecognised emulator id 0x%x", id));
+      if (!name) return bad(strprintf("Unrecognised emulator id 0x%x", id));
       if (type == libxl::EMULATOR_CONTEXT) {
-        info(fmt("  Index %u, type %s", idx, name));
+        info(strprintf("  Index %u, type %s", idx, name));
         return {};
       }
-      info(fmt("Emulator Xenstore Data (%s, idx %u)", name, idx));
+      info(strprintf("Emulator Xenstore Data (%s, idx %u)", name, idx));
       if (len > 8) {
         // The real rule (the reference's Python 3 port rejects all data):
         // NUL-terminated, an even number of NUL-separated strings.
         if (!xs_last_nul_) return bad("Data not NUL terminated");
         if (xs_nuls_ % 2 != 0)
-          return bad(fmt("Expected an even number of strings, got %llu",
+          return bad(strprintf("Expected an even number of strings, got %llu",
                          static_cast<unsigned long long>(xs_nuls_)));
         if (b.whole()) {
           const char* p = reinterpret_cast<const char*>(b.data) + 8;
@@ -827,7 +819,7 @@ Error Verifier::check_libxl_body(u32 type, const Body& b) {
             p += std::strlen(p) + 1;
             const char* v = p;
             p += std::strlen(p) + 1;
-            info(fmt("  '%s' = '%s'", k, v));
+            info(strprintf("  '%s' = '%s'", k, v));
           }
         }
       }

@@ -24,6 +24,9 @@ enum class Errc : std::uint8_t {
   usage,           // bad command line
 };
 
+// printf into a std::string (messages are built out of line, cold).
+[[gnu::cold, gnu::format(printf, 1, 2)]] std::string strprintf(const char* fmt, ...);
+
 // Exit code of the drop-in tools for an error: 1 for a bad or truncated
 // stream, 2 for a limitation of the tool itself (REFERENCE.md).
 int exit_code(Errc code);
