@@ -16,10 +16,13 @@
 #include "xsr/gen.h"
 #include "xsr/source.h"
 #include "xsr/verify.h"
+#include "xsr_cmd.h"
 
 namespace po = boost::program_options;
 
 namespace {
+
+using namespace xsr_cmd;
 
 const char kUsage[] =
     "Usage: xsr <command> [options]\n"
@@ -27,54 +30,11 @@ const char kUsage[] =
     "Commands:\n"
     "  verify [FILE|FD|-]   check a v2/v3 stream (libxc, libxl, xl or libvirt wrapped)\n"
     "  convert IN OUT       convert a legacy (Xen <= 4.5) image or stream to v3\n"
+    "  inspect [IMAGE]      summarise what an image holds (records, pages, vcpus, params)\n"
+    "  extract IMAGE -o RAW write guest memory as a sparse raw file or an ELF core\n"
     "  gen [-o OUT]         write a deterministic test stream\n"
     "\n"
     "'xsr <command> --help' describes a command's options.\n";
-
-[[noreturn]] void die(int code, const std::string& msg) {
-  std::fprintf(stderr, "xsr: %s\n", msg.c_str());
-  std::exit(code);
-}
-
-po::variables_map parse(int argc, char** argv, const po::options_description& desc,
-                        const po::positional_options_description& pos, const char* cmd) {
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv)
-                  .options(desc)
-                  .positional(pos)
-                  .style(po::command_line_style::unix_style)
-                  .run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    die(2, std::string(cmd) + ": " + e.what() + " (see 'xsr " + cmd + " --help')");
-  }
-  return vm;
-}
-
-std::string human(std::uint64_t b) {
-  char buf[32];
-  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(b) / (1ull << 30));
-  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1ull << 20));
-  else std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(b));
-  return buf;
-}
-
-xsr::IoMode io_mode(const std::string& io, const char* cmd) {
-  if (io == "pread") return xsr::IoMode::pread;
-  if (io == "mmap") return xsr::IoMode::mmap;
-  if (io == "uring") return xsr::IoMode::uring;
-  if (io == "read") return xsr::IoMode::read;
-  if (io != "auto") die(2, std::string(cmd) + ": --io must be auto, pread, mmap, uring or read");
-  return xsr::IoMode::automatic;
-}
-
-std::string spec_name(const std::string& spec, const char* dash) {
-  if (spec == "-") return dash;
-  if (xsr::parse_fd(spec) >= 0) return "fd " + spec;
-  return spec;
-}
 
 int cmd_verify(int argc, char** argv) {
   po::options_description desc(
@@ -311,6 +271,8 @@ int cmd_gen(int argc, char** argv) {
       ("format,f", po::value<std::string>()->default_value("libxc"), "libxc, libxl or xl")
       ("stream-version", po::value<unsigned>()->default_value(3), "libxc stream version: 2 or 3")
       ("seed", po::value<std::uint64_t>()->default_value(1), "seed for pfn order and contents")
+      ("order", po::value<std::string>()->default_value("shuffled"),
+       "pfn order within a batch: shuffled, or sequential as Xen's save sends them")
       ("batch", po::value<unsigned>()->default_value(1024), "pfns per PAGE_DATA record (1-1024)")
       ("checkpoints", po::value<unsigned>()->default_value(0), "checkpoint rounds after the first")
       ("vcpus", po::value<unsigned>()->default_value(2), "PV vcpus")
@@ -338,6 +300,9 @@ int cmd_gen(int argc, char** argv) {
   g.version = vm["stream-version"].as<unsigned>();
   if (g.version != 2 && g.version != 3) die(2, "gen: --stream-version must be 2 or 3");
   g.seed = vm["seed"].as<std::uint64_t>();
+  const std::string order = vm["order"].as<std::string>();
+  if (order != "shuffled" && order != "sequential") die(2, "gen: --order must be shuffled or sequential");
+  g.shuffle = order == "shuffled";
   g.batch = vm["batch"].as<unsigned>();
   if (g.batch < 1 || g.batch > 1024) die(2, "gen: --batch must be 1 to 1024");
   g.checkpoints = vm["checkpoints"].as<unsigned>();
@@ -397,6 +362,8 @@ int main(int argc, char** argv) {
   if (cmd == "verify") return cmd_verify(argc - 1, argv + 1);
   if (cmd == "gen") return cmd_gen(argc - 1, argv + 1);
   if (cmd == "convert") return cmd_convert(argc - 1, argv + 1);
+  if (cmd == "inspect") return xsr_cmd::cmd_inspect(argc - 1, argv + 1);
+  if (cmd == "extract") return xsr_cmd::cmd_extract(argc - 1, argv + 1);
   std::fprintf(stderr, "xsr: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
   return 2;
 }

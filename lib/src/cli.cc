@@ -77,7 +77,22 @@ void Progress::update(std::uint64_t done) {
 std::string json_escape(const std::string& s) {
   std::string o;
   o.reserve(s.size() + 2);
-  for (unsigned char c : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      // Valid UTF-8 passes; any other byte (a config is untrusted input)
+      // becomes U+FFFD, so the document always parses.
+      const std::size_t n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+      bool ok = n > 0 && i + n <= s.size();
+      for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
+      if (ok) {
+        o.append(s, i, n);
+        i += n - 1;
+      } else {
+        o += "\\ufffd";
+      }
+      continue;
+    }
     switch (c) {
       case '"': o += "\\\""; break;
       case '\\': o += "\\\\"; break;
@@ -106,18 +121,7 @@ std::string stats_json(const std::string& input, const Error& err, const StreamS
   o += "  \"input\": \"" + json_escape(input) + "\",\n";
   o += "  \"verdict\": \"" + std::string(err ? "invalid" : "valid") + "\",\n";
   if (err) {
-    o += "  \"error\": {\"code\": \"";
-    switch (err.code) {
-      case Errc::truncated: o += "truncated"; break;
-      case Errc::bad_header: o += "bad_header"; break;
-      case Errc::bad_record: o += "bad_record"; break;
-      case Errc::bad_padding: o += "bad_padding"; break;
-      case Errc::unknown_record: o += "unknown_record"; break;
-      case Errc::bad_order: o += "bad_order"; break;
-      case Errc::too_large: o += "too_large"; break;
-      case Errc::io: o += "io"; break;
-      default: o += "other"; break;
-    }
+    o += "  \"error\": {\"code\": \"" + std::string(errc_name(err.code));
     o += "\", \"offset\": " + num(err.offset);
     if (err.record != kNoRecord) {
       o += ", \"record\": " + num(err.record) + ", \"layer\": \"" +

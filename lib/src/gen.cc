@@ -108,10 +108,11 @@ std::vector<std::byte> blob(std::size_t n, Rng& rng) {
 
 template <typename... Ts>
 std::vector<std::byte> pack(const Ts&... vs) {
-  std::vector<std::byte> v;
-  (v.insert(v.end(), reinterpret_cast<const std::byte*>(&vs),
-            reinterpret_cast<const std::byte*>(&vs) + sizeof vs),
-   ...);
+  // Sized first, then copied: gcc 12 misreads insert() into an empty vector
+  // as an overflow (-Wstringop-overflow) once enough of it is inlined.
+  std::vector<std::byte> v((sizeof vs + ... + 0));
+  std::size_t off = 0;
+  ((std::memcpy(v.data() + off, &vs, sizeof vs), off += sizeof vs), ...);
   return v;
 }
 
@@ -235,7 +236,8 @@ class Generator {
     for (u64 done = 0; done < count;) {
       const u32 n = static_cast<u32>(std::min<u64>(batch_, count - done));
       for (u32 i = 0; i < n; ++i) order[i] = i;
-      for (u32 i = n; i > 1; --i) std::swap(order[i - 1], order[rng_.next() % i]);
+      if (o_.shuffle)
+        for (u32 i = n; i > 1; --i) std::swap(order[i - 1], order[rng_.next() % i]);
       u32 data_pages = 0;
       for (u32 i = 0; i < n; ++i) {
         const u64 pfn = (first + done + order[i]) % pfn_range_;
@@ -273,7 +275,7 @@ class Generator {
                                     {12, 0xfeffc000}};     // IDENT_PT
       append(params, p, sizeof p);
       w_.record(libxc::HVM_PARAMS, params);
-      w_.record(libxc::HVM_CONTEXT, blob(1000 + rng_.next() % 3000, rng_));
+      w_.record(libxc::HVM_CONTEXT, hvm_context());
       return;
     }
     w_.record(libxc::SHARED_INFO, blob(kPageSize, rng_));
@@ -284,6 +286,37 @@ class Generator {
       vcpu(libxc::X86_PV_VCPU_XSAVE, v, 16 + 832);
       vcpu(libxc::X86_PV_VCPU_MSRS, v, 2 * 16);
     }
+  }
+
+  // Xen's HVM save blob shape (public/hvm/save.h): a HEADER entry, per-vCPU
+  // CPU, LAPIC, LAPIC_REGS and MTRR entries, the domain's devices, END.
+  // Contents are random; the descriptors are what readers look at.
+  std::vector<std::byte> hvm_context() {
+    std::vector<std::byte> out;
+    auto entry = [&](std::uint16_t code, std::uint16_t instance, std::uint32_t len) {
+      append(out, &code, 2);
+      append(out, &instance, 2);
+      append(out, &len, 4);
+      auto b = blob(len, rng_);
+      out.insert(out.end(), b.begin(), b.end());
+    };
+    entry(1, 0, 24);  // HEADER
+    for (u32 v = 0; v < std::max<u32>(o_.vcpus, 1); ++v) {
+      const auto id = static_cast<std::uint16_t>(v);
+      entry(2, id, 1024);  // CPU
+      entry(5, id, 40);    // LAPIC
+      entry(6, id, 1024);  // LAPIC_REGS
+      entry(14, id, 784);  // MTRR
+    }
+    entry(3, 0, 8);     // PIC (master)
+    entry(3, 1, 8);     // PIC (slave)
+    entry(4, 0, 392);   // IOAPIC
+    entry(10, 0, 72);   // PIT
+    entry(11, 0, 16);   // RTC
+    entry(12, 0, 360);  // HPET
+    entry(13, 0, 8);    // PMTIMER
+    entry(0, 0, 0);     // END
+    return out;
   }
 
   void vcpu(u32 type, u32 id, std::size_t len) {

@@ -149,19 +149,47 @@ Error PageDataReader::short_skip(u64 at, u64 got) const {
   return short_body(at + got);
 }
 
-Error PageDataReader::next_pages(Bytes& run, std::size_t max_pages) {
-  run = {};
+Error PageDataReader::to_pages() {
   if (pfns_read_ < ph_.count) {
     if (!pfns_fit()) return count_error();
     if (Error e = skip_body(8 * (ph_.count - pfns_read_))) return e;
     pfns_read_ = ph_.count;
   }
-  const u64 rest = len_ - done_;
-  if (rest % kPageSize != 0)
+  if ((len_ - done_) % kPageSize != 0)
     return r_.fail(Errc::bad_record, r_.record_offset(),
                    "PAGE_DATA body has " + std::to_string(len_ - sizeof ph_ - 8 * u64{ph_.count}) +
                        " bytes after its " + std::to_string(ph_.count) +
                        " pfn entries, not whole 4096-byte pages");
+  return {};
+}
+
+Error PageDataReader::forward_pages(u64 n, int out, int& out_error, const char*& how) {
+  if (Error e = to_pages()) return e;
+  if (n > (len_ - done_) / kPageSize)
+    return r_.fail(Errc::bad_record, r_.record_offset(), "PAGE_DATA has fewer pages than asked for");
+  const u64 bytes = n * kPageSize;
+  const u64 at = done_;
+  out_error = 0;
+  const u64 got = r_.source().forward(bytes, out, out_error, how);
+  done_ += got;
+  if (got == bytes) return {};
+  if (out_error)
+    return r_.fail(Errc::io, body_off_ + at + got,
+                   std::string("write to the output failed: ") + std::strerror(out_error));
+  return short_skip(at, got);
+}
+
+Error PageDataReader::skip_page_count(u64 n) {
+  if (Error e = to_pages()) return e;
+  if (n > (len_ - done_) / kPageSize)
+    return r_.fail(Errc::bad_record, r_.record_offset(), "PAGE_DATA has fewer pages than asked for");
+  return skip_body(n * kPageSize);
+}
+
+Error PageDataReader::next_pages(Bytes& run, std::size_t max_pages) {
+  run = {};
+  if (Error e = to_pages()) return e;
+  const u64 rest = len_ - done_;
   if (rest == 0) return {};
   const u64 n = std::min<u64>(rest / kPageSize, std::clamp<std::size_t>(max_pages, 1, kPageRun));
   return take(static_cast<std::size_t>(n * kPageSize), run);

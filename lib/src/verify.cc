@@ -109,6 +109,9 @@ class Verifier {
   void xenstore_scan_chunk(Bytes chunk, u64 off);
 
   // ---- layers ---------------------------------------------------------
+  // Skips a header's optional data, handing it to the observer if any.
+  Error config_data(u64 len, const char* what);
+  StreamObserver* obs() const { return opt_.observer; }
   Error xl_header(Format& inner);
   Error libvirt_header(Format& inner);
   Error libxl_stream();
@@ -228,7 +231,8 @@ Error Verifier::xl_header(Format& inner) {
   if (opt_.strict && h.byteorder != xl::kByteOrder)
     return fail(Errc::bad_header, 32, strprintf("xl header byte order 0x%08x, expected 0x%08x",
                                           h.byteorder, xl::kByteOrder));
-  if (Error e = rd_.skip(h.optional_data_len, "xl header optional data")) return e;
+  if (Error e = config_data(h.optional_data_len, "xl header optional data")) return e;
+  if (obs()) obs()->header("xl header", 0, pos());
   info("Processed xl header");
   st_.container = "xl";
   inner = (h.mandatory_flags & xl::kFlagStreamV2) ? Format::libxl : Format::libxc;
@@ -246,9 +250,23 @@ Error Verifier::libvirt_header(Format& inner) {
                 "convert it with 'xsr convert'");
   if (h.version != 2)
     return fail(Errc::bad_header, 16, strprintf("libvirt header version %u, expected 1 or 2", h.version));
-  if (Error e = rd_.skip(h.xml_len, "libvirt domain XML")) return e;
+  if (Error e = config_data(h.xml_len, "libvirt domain XML")) return e;
+  if (obs()) obs()->header("libvirt header", 0, pos());
   st_.container = "libvirt";
   inner = Format::libxl;
+  return {};
+}
+
+Error Verifier::config_data(u64 len, const char* what) {
+  if (!obs()) return rd_.skip(len, what);
+  while (len > 0) {
+    const std::size_t n = len < kMaxPeek ? static_cast<std::size_t>(len) : kMaxPeek;
+    Bytes b;
+    if (Error e = rd_.need(n, b, what)) return e;
+    obs()->config(b.first(n));
+    rd_.source().consume(n);
+    len -= n;
+  }
   return {};
 }
 
@@ -307,6 +325,10 @@ Error Verifier::libxc_headers(LibxcState& s) {
   st_.xen_major = dh.xen_major;
   st_.xen_minor = dh.xen_minor;
   if (dh.xen_major == 0) st_.legacy_converted = true;
+  if (obs()) {
+    obs()->header("libxc image header", ihdr_off, sizeof ih);
+    obs()->header("libxc domain header", dhdr_off, sizeof dh);
+  }
   return {};
 }
 
@@ -366,6 +388,7 @@ Error Verifier::optional_record(Layer layer, const RecordHeader& h, u64 rec_off)
                          layer == Layer::libxc ? "Libxc" : "Libxl", h.type, h.length);
   info(line);
   note(strprintf("offset 0x%llx: %s", static_cast<unsigned long long>(rec_off), line.c_str()));
+  if (obs()) obs()->record(layer, h.type, rec_off, h.length, Bytes(b.data, b.have));
   end_record(layer, h.type);
   return {};
 }
@@ -386,6 +409,7 @@ Error Verifier::libxc_record(LibxcState& s, const RecordHeader& h, u64 rec_off) 
   if (opt_.strict) {
     if (Error e = strict_libxc(s, h.type, b, rec_off)) return e;
   }
+  if (obs()) obs()->record(Layer::libxc, h.type, rec_off, h.length, Bytes(b.data, b.have));
   return {};
 }
 
@@ -649,6 +673,7 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
           }
         }
       }
+      if (obs()) obs()->pfns(c);
       idx += n;
     }
     const u64 want = 8 + pfn_bytes + nr_pages * kPageSize;
@@ -661,6 +686,9 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
   }
   // Page bodies: no check needs them, so they are skipped (spliced away on
   // a pipe, jumped over in a file), never copied to user space.
+  if (obs() && !deferred && obs()->wants_pages()) {
+    if (Error e = obs()->pages(pd)) return e;
+  }
   if (Error e = pd.skip_pages()) return e;
   bool pad_ok = true;
   if (Error e = pd.end(pad_ok)) return e;
@@ -675,6 +703,7 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
     if (s.domain_type == libxc::kX86Pv && !s.p2m_frames)
       return fail(Errc::bad_order, rec_off, "PAGE_DATA before X86_PV_P2M_FRAMES");
   }
+  if (obs()) obs()->record(Layer::libxc, h.type, rec_off, h.length, {});
   return {};
 }
 
@@ -710,6 +739,7 @@ Error Verifier::libxl_stream() {
   } else {
     info("Libxl Header: little endian");
   }
+  if (obs()) obs()->header("libxl header", hdr_off, sizeof h);
 
   for (;;) {
     u64 rec_off;
@@ -737,6 +767,7 @@ Error Verifier::libxl_stream() {
       e.offset = rec_off;
       return e;
     }
+    if (obs()) obs()->record(Layer::libxl, rh.type, rec_off, rh.length, Bytes(b.data, b.have));
     const u32 type = rh.type;
     end_record(Layer::libxl, type);
 

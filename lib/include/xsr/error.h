@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "xsr/records.h"
 
@@ -30,6 +31,9 @@ enum class Errc : std::uint8_t {
 // Exit code of the drop-in tools for an error: 1 for a bad or truncated
 // stream, 2 for a limitation of the tool itself (REFERENCE.md).
 int exit_code(Errc code);
+
+// The code's name in JSON ("truncated", "bad_record", ...).
+std::string_view errc_name(Errc code);
 
 constexpr std::uint64_t kNoRecord = ~std::uint64_t{0};
 

@@ -19,6 +19,9 @@ struct GenOptions {
   std::uint32_t checkpoints = 0;     // extra checkpoint rounds after the first
   std::uint32_t vcpus = 2;
   std::uint32_t pv_width = 8;        // PV guest width in bytes: 4 or 8
+  // Within a PAGE_DATA batch, pfns in a seeded shuffle; false: ascending,
+  // as Xen's save sends them (it walks its dirty bitmap in pfn order).
+  bool shuffle = true;
   // A legacy (Xen <= 4.5) stream instead: `container` xl puts an xl header
   // (without the v2 flag) in front; libxl and libxc write the bare stream.
   bool legacy = false;

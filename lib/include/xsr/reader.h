@@ -232,6 +232,14 @@ class PageDataReader {
     }
   }
 
+  // Moves the next n pages to descriptor `out`, at its file offset, by the
+  // kernel where it can (Source::forward). Entries not yet read are skipped
+  // first; n must not exceed the pages left. out_error gets an errno of the
+  // output; `how` the path the bytes took.
+  Error forward_pages(std::uint64_t n, int out, int& out_error, const char*& how);
+  // Skips the next n pages unread (entries not yet read first).
+  Error skip_page_count(std::uint64_t n);
+
   // Skips whatever of the body is left (pages, entries not read) unread.
   Error skip_pages() { return skip_body(len_ - done_); }
 
@@ -242,6 +250,8 @@ class PageDataReader {
   }
 
  private:
+  // Skips the entries not yet read; checks the rest of the body is whole pages.
+  Error to_pages();
   // Consumes n (<= kMaxPeek) body bytes into a view.
   Error take(std::size_t n, Bytes& out) {
     Source& src = r_.source();

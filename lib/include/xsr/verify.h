@@ -8,15 +8,50 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <span>
+#include <string_view>
 #include <string>
 
 #include "xsr/error.h"
 #include "xsr/format.h"
+#include "xsr/records.h"
 #include "xsr/source.h"
 
 namespace xsr {
 
 enum class Format { autodetect, libxc, libxl, xl };
+
+class PageDataReader;
+
+// Sees what the verifier reads, for tools that report on or take from a
+// stream (inspect, extract) without a second parser. Calls come in stream
+// order, each after the verifier has read (and, unless said otherwise,
+// checked) what it reports; views die when the call returns. The verifier
+// stops at the first error, so an observer has seen a valid prefix.
+class StreamObserver {
+ public:
+  virtual ~StreamObserver() = default;
+  // A container header ("xl header", "libvirt header", "libxc image header",
+  // "libxc domain header", "libxl header") of `len` bytes at stream offset
+  // `off`, optional data included.
+  virtual void header(std::string_view /*what*/, std::uint64_t /*off*/, std::uint64_t /*len*/) {}
+  // The xl header's optional data (the domain config) or the libvirt
+  // header's domain XML, in chunks, in order.
+  virtual void config(std::span<const std::byte> /*chunk*/) {}
+  // A record of either layer, checked: `body` holds its body when it is at
+  // most 1 MiB, else its first 64 bytes (`len` is the full body length).
+  // PAGE_DATA records come here too, after their pages.
+  virtual void record(Layer /*layer*/, std::uint32_t /*type*/, std::uint64_t /*off*/,
+                      std::uint64_t /*len*/, std::span<const std::byte> /*body*/) {}
+  // A PAGE_DATA record's entries, in chunks (raw little-endian u64s), read
+  // but not yet checked: a record whose checks fail is not passed to pages().
+  virtual void pfns(std::span<const std::byte> /*chunk*/) {}
+  // With the reader at the first page of a PAGE_DATA record whose entries
+  // were all checked: the observer may read or forward pages; whatever it
+  // leaves is skipped. Only called when wants_pages().
+  virtual Error pages(PageDataReader& /*pd*/) { return {}; }
+  virtual bool wants_pages() const { return false; }
+};
 
 struct VerifyOptions {
   Format format = Format::libxc;
@@ -30,6 +65,8 @@ struct VerifyOptions {
   std::function<void(const std::string&)> note;
   // Called with the bytes consumed so far, about every 64 MiB.
   std::function<void(std::uint64_t)> progress;
+  // Sees every header, record and page as it is read (not owned); null: none.
+  StreamObserver* observer = nullptr;
 };
 
 struct TypeCount {

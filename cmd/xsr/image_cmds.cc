@@ -1,0 +1,229 @@
+// xsr inspect, xsr extract: options and wiring (the work is in lib/:
+// inspect.h, extract.h, image.h).
+#include <cinttypes>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "xsr/cli.h"
+#include "xsr/extract.h"
+#include "xsr/image.h"
+#include "xsr/inspect.h"
+#include "xsr/source.h"
+#include "xsr_cmd.h"
+
+namespace xsr_cmd {
+namespace {
+
+// Opens IMAGE and, for a legacy one, starts its conversion; dies on failure.
+struct OpenedImage {
+  xsr::OpenResult src;
+  xsr::ImageInput img;
+};
+
+void open_image(OpenedImage& o, const std::string& spec, const std::string& name, const std::string& io,
+                const char* cmd, bool verbose) {
+  o.src = xsr::open_source(spec, io_mode(io, cmd));
+  if (!o.src.source) die(1, std::string(cmd) + ": cannot open " + o.src.error);
+  std::string why;
+  if (!o.img.open(*o.src.source, why)) die(1, std::string(cmd) + ": " + name + ": " + why);
+  if (verbose) {
+    std::fprintf(stderr, "xsr %s: reading %s through %s\n", cmd, name.c_str(),
+                 std::string(o.src.source->kind()).c_str());
+    if (!o.src.note.empty()) std::fprintf(stderr, "xsr %s: %s\n", cmd, o.src.note.c_str());
+    if (o.img.legacy())
+      std::fprintf(stderr,
+                   "xsr %s: a legacy image (%u-bit toolstack, %s guest): converted to libxl v3 in a second "
+                   "thread on the way in\n",
+                   cmd, o.img.guess().width, o.img.guess().guest == xsr::GuestType::pv ? "PV" : "HVM");
+  }
+}
+
+// "0x1000", "4096": a pfn; false on junk.
+bool parse_pfn(const std::string& s, std::uint64_t& v) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  v = std::strtoull(s.c_str(), &end, 0);
+  return errno == 0 && end && *end == '\0' && s[0] != '-' && v <= xsr::libxc::kPfnMask;
+}
+
+}  // namespace
+
+int cmd_inspect(int argc, char** argv) {
+  po::options_description desc(
+      "Usage: xsr inspect [options] [IMAGE]\n\n"
+      "Summarises what a save image or migration stream holds: its container (xl or\n"
+      "libvirt header, libxl, libxc, legacy), guest, records by type, pages (distinct\n"
+      "pfns, range, holes, pages sent twice), vcpus and their context records, HVM\n"
+      "params, TSC info, checkpoints and emulator records. Page bodies are not read.\n"
+      "IMAGE is FILE, FD or - (stdin, the default). A legacy (Xen <= 4.5) image is\n"
+      "converted on the way in and described as the v3 stream it converts to.\n"
+      "Exit status: 0 valid, 1 invalid or truncated (the valid prefix is described), 2 usage.\n\nOptions");
+  desc.add_options()
+      ("help,h", "show this help")
+      ("image", po::value<std::string>()->default_value("-"), "FILE, FD or -")
+      ("json", po::bool_switch(), "one JSON document (schema: docs/inspect-json.md)")
+      ("records", po::bool_switch(), "list every header and record with its offset, type and length")
+      ("config", po::bool_switch(), "print the xl / libvirt domain config")
+      ("verbose,v", po::bool_switch(), "say how the image is read (on stderr)")
+      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  po::positional_options_description pos;
+  pos.add("image", 1);
+  po::variables_map vm = parse(argc, argv, desc, pos, "inspect");
+  if (vm.count("help")) {
+    std::cout << desc;
+    return 0;
+  }
+  const std::string spec = vm["image"].as<std::string>();
+  const std::string name = spec_name(spec, "<stdin>");
+  const bool json = vm["json"].as<bool>(), records = vm["records"].as<bool>(), config = vm["config"].as<bool>();
+  xsr::cli::ignore_sigpipe();
+  OpenedImage o;
+  open_image(o, spec, name, vm["io"].as<std::string>(), "inspect", vm["verbose"].as<bool>());
+
+  xsr::InspectOptions opt;
+  bool first = true;
+  if (records) {
+    opt.records_json = json;
+    if (json) {
+      std::fputs("{\n  \"record_list\": [", stdout);
+      opt.record_line = [&first](const std::string& l) {
+        std::fputs(first ? "\n    " : ",\n    ", stdout);
+        std::fputs(l.c_str(), stdout);
+        first = false;
+      };
+    } else {
+      std::printf("%-12s  %-5s  %-28s %s\n", "offset", "layer", "record", "length");
+      opt.record_line = [](const std::string& l) {
+        std::fputs(l.c_str(), stdout);
+        std::fputc('\n', stdout);
+      };
+    }
+  }
+  xsr::InspectReport rep;
+  rep.legacy = o.img.legacy();
+  rep.legacy_width = o.img.guess().width;
+  xsr::inspect(o.img.stream(), opt, rep);
+  rep.error = o.img.finish(rep.error);
+  if (rep.legacy && !o.img.legacy_config().empty()) {
+    rep.config_kind = "xl";
+    rep.config_bytes = o.img.legacy_config().size();
+    rep.config = o.img.legacy_config();
+  }
+  o.src.source->finish();
+  if (json) {
+    const std::string members = xsr::inspect_json_members(name, rep, config);
+    if (records) std::printf("\n  ],\n%s\n}\n", members.c_str());
+    else std::printf("{\n%s\n}\n", members.c_str());
+  } else {
+    if (records) std::fputc('\n', stdout);
+    std::fputs(xsr::inspect_text(name, rep, config).c_str(), stdout);
+  }
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) die(1, "inspect: writing the report failed");
+  if (rep.error) {
+    std::fprintf(stderr, "xsr inspect: %s: %s\n", name.c_str(), rep.error.message().c_str());
+    return rep.error.code == xsr::Errc::unsupported ? 2 : 1;
+  }
+  return 0;
+}
+
+int cmd_extract(int argc, char** argv) {
+  po::options_description desc(
+      "Usage: xsr extract [options] IMAGE -o RAW\n"
+      "       xsr extract [options] IMAGE --page PFN\n\n"
+      "Writes the guest memory in a save image as a sparse raw file where pfn N lives\n"
+      "at offset N * 4096 (holes stay holes; the last copy of a page wins across\n"
+      "checkpoints and re-sent pages), or as an ELF core (--elf) with one PT_LOAD\n"
+      "segment per run of consecutive pfns (p_paddr = pfn * 4096). --page prints one\n"
+      "page as a hex dump instead. IMAGE is FILE, FD or -; RAW is FILE or FD and must\n"
+      "be a regular file. A FILE output appears only once complete.\n"
+      "Exit status: 0 done, 1 bad or truncated image, output failure or page not in\n"
+      "the image, 2 usage.\n\nOptions");
+  desc.add_options()
+      ("help,h", "show this help")
+      ("image", po::value<std::string>(), "FILE, FD or -")
+      ("output,o", po::value<std::string>(), "the raw file or ELF core to write: FILE or FD")
+      ("pfn", po::value<std::string>(), "only pfns A-B (or one pfn A); decimal or 0x hex")
+      ("elf", po::bool_switch(), "write an ELF core instead of a raw file")
+      ("page", po::value<std::string>(), "print the page of this pfn as a hex dump (hexdump -C)")
+      ("verbose,v", po::bool_switch(), "say how the image is read and how pages moved (on stderr)")
+      ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
+      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  po::positional_options_description pos;
+  pos.add("image", 1);
+  po::variables_map vm = parse(argc, argv, desc, pos, "extract");
+  if (vm.count("help")) {
+    std::cout << desc;
+    return 0;
+  }
+  if (!vm.count("image")) die(2, "extract: needs IMAGE (see 'xsr extract --help')");
+  const bool page_mode = vm.count("page") > 0;
+  if (page_mode == (vm.count("output") > 0)) die(2, "extract: needs exactly one of -o RAW and --page PFN");
+  if (page_mode && (vm.count("pfn") || vm["elf"].as<bool>())) die(2, "extract: --page takes no --pfn or --elf");
+  const bool verbose = vm["verbose"].as<bool>(), quiet = vm["quiet"].as<bool>();
+  const std::string spec = vm["image"].as<std::string>();
+  const std::string name = spec_name(spec, "<stdin>");
+
+  xsr::ExtractOptions opt;
+  opt.elf = vm["elf"].as<bool>();
+  if (vm.count("pfn")) {
+    const std::string r = vm["pfn"].as<std::string>();
+    const auto dash = r.find('-');
+    std::string a = r.substr(0, dash), b = dash == std::string::npos ? a : r.substr(dash + 1);
+    if (!parse_pfn(a, opt.first_pfn) || !parse_pfn(b, opt.last_pfn) || opt.first_pfn > opt.last_pfn)
+      die(2, "extract: --pfn must be A-B or A, with A <= B (decimal or 0x hex pfns below 2^52)");
+  }
+  std::uint64_t page_pfn = 0;
+  if (page_mode && !parse_pfn(vm["page"].as<std::string>(), page_pfn))
+    die(2, "extract: --page needs a pfn (decimal or 0x hex, below 2^52)");
+  xsr::cli::ignore_sigpipe();
+  OpenedImage o;
+  open_image(o, spec, name, vm["io"].as<std::string>(), "extract", verbose);
+
+  if (page_mode) {
+    std::array<std::byte, 4096> page{};
+    xsr::ExtractResult r;
+    const bool found = xsr::extract_page(o.img.stream(), page_pfn, page, r);
+    r.error = o.img.finish(r.error);
+    if (r.error) {
+      if (!quiet) std::fprintf(stderr, "xsr extract: %s: %s\n", name.c_str(), r.error.message().c_str());
+      return r.error.code == xsr::Errc::unsupported ? 2 : 1;
+    }
+    if (!found) {
+      if (!quiet)
+        std::fprintf(stderr, "xsr extract: %s: pfn 0x%" PRIx64 " has no page body in the image\n", name.c_str(),
+                     page_pfn);
+      return 1;
+    }
+    if (!quiet) std::fputs(xsr::hexdump_page(page_pfn, page).c_str(), stdout);
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) die(1, "extract: writing the hex dump failed");
+    return 0;
+  }
+
+  xsr::cli::Output out;
+  std::string err;
+  if (!out.open(vm["output"].as<std::string>(), &err)) die(1, "extract: cannot open output " + err);
+  if (!out.temp_path().empty()) xsr::cli::remove_on_signal(out.temp_path());
+  xsr::ExtractResult r = xsr::extract(o.img.stream(), out.fd(), opt);
+  r.error = o.img.finish(r.error);
+  if (r.error) {
+    out.abort();
+    if (!quiet) std::fprintf(stderr, "xsr extract: %s: %s\n", name.c_str(), r.error.message().c_str());
+    return r.error.code == xsr::Errc::unsupported ? 2 : 1;
+  }
+  o.src.source->finish();
+  if (!out.commit(&err)) {
+    if (!quiet) std::fprintf(stderr, "xsr extract: %s\n", err.c_str());
+    return 1;
+  }
+  if (verbose) std::fprintf(stderr, "xsr extract: page data moved by %s\n", r.paths.empty() ? "nothing" : r.paths.c_str());
+  if (!quiet)
+    std::fprintf(stderr, "xsr extract: %s -> %s: %" PRIu64 " pfns (%s) from %" PRIu64 " page bodies, %s%s\n",
+                 name.c_str(), out.name().c_str(), r.pfns, human(r.pfns * 4096).c_str(), r.bodies,
+                 opt.elf ? (std::to_string(r.segments) + " PT_LOAD segments, ").c_str() : "",
+                 ("file size " + human(r.out_bytes)).c_str());
+  return 0;
+}
+
+}  // namespace xsr_cmd

@@ -1,0 +1,65 @@
+// Helpers shared by the xsr subcommands (cmd/xsr/*.cc): option parsing,
+// fatal errors, names. Wiring only; the work is in lib/.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "xsr/source.h"
+
+namespace xsr_cmd {
+
+namespace po = boost::program_options;
+
+[[noreturn]] inline void die(int code, const std::string& msg) {
+  std::fprintf(stderr, "xsr: %s\n", msg.c_str());
+  std::exit(code);
+}
+
+inline po::variables_map parse(int argc, char** argv, const po::options_description& desc,
+                        const po::positional_options_description& pos, const char* cmd) {
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv)
+                  .options(desc)
+                  .positional(pos)
+                  .style(po::command_line_style::unix_style)
+                  .run(),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    die(2, std::string(cmd) + ": " + e.what() + " (see 'xsr " + cmd + " --help')");
+  }
+  return vm;
+}
+
+inline std::string human(std::uint64_t b) {
+  char buf[32];
+  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(b) / (1ull << 30));
+  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1ull << 20));
+  else std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(b));
+  return buf;
+}
+
+inline xsr::IoMode io_mode(const std::string& io, const char* cmd) {
+  if (io == "pread") return xsr::IoMode::pread;
+  if (io == "mmap") return xsr::IoMode::mmap;
+  if (io == "uring") return xsr::IoMode::uring;
+  if (io == "read") return xsr::IoMode::read;
+  if (io != "auto") die(2, std::string(cmd) + ": --io must be auto, pread, mmap, uring or read");
+  return xsr::IoMode::automatic;
+}
+
+inline std::string spec_name(const std::string& spec, const char* dash) {
+  if (spec == "-") return dash;
+  if (xsr::parse_fd(spec) >= 0) return "fd " + spec;
+  return spec;
+}
+
+int cmd_inspect(int argc, char** argv);
+int cmd_extract(int argc, char** argv);
+
+}  // namespace xsr_cmd

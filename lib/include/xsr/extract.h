@@ -1,0 +1,48 @@
+// `xsr extract`: guest memory out of an image, as a sparse raw file where
+// pfn N lives at offset N * 4096 (the raw physical memory layer forensics
+// tools open), or as an ELF core with one PT_LOAD segment per run of
+// consecutive pfns. Page bodies go from the image to the output by the
+// kernel (copy_file_range from a file, splice from a pipe) at the page's
+// offset: a run of consecutive pfns in a batch is one call. The last copy
+// of a page wins (checkpoints, re-sent pages); an entry without a body
+// (XTAB, BROKEN, XALLOC) leaves what was there. Never-sent pfns stay holes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "xsr/error.h"
+#include "xsr/inspect.h"
+#include "xsr/source.h"
+
+namespace xsr {
+
+struct ExtractOptions {
+  std::uint64_t first_pfn = 0;                 // --pfn A-B: only these pfns
+  std::uint64_t last_pfn = libxc::kPfnMask;
+  bool elf = false;                            // an ELF core instead of raw
+};
+
+struct ExtractResult {
+  Error error;                 // a stream error (offset, record) or an output error
+  std::uint64_t bodies = 0;    // page bodies written (re-sent pages count each time)
+  std::uint64_t pfns = 0;      // distinct pfns written
+  std::uint64_t segments = 0;  // ELF PT_LOAD segments
+  std::uint64_t out_bytes = 0; // the output file's size
+  std::string paths;           // "copy_file_range 4.0 GiB"
+  StreamStats stats;
+};
+
+// Reads the stream on src and writes the memory to out, a seekable regular
+// file (truncated first).
+ExtractResult extract(Source& src, int out, const ExtractOptions& opt);
+
+// The last copy of one page in the image; false when the image has no body
+// for it (res.error tells a stream error apart).
+bool extract_page(Source& src, std::uint64_t pfn, std::array<std::byte, 4096>& page, ExtractResult& res);
+
+// `hexdump -C` lines of a page, addresses counted from pfn * 4096.
+std::string hexdump_page(std::uint64_t pfn, const std::array<std::byte, 4096>& page);
+
+}  // namespace xsr

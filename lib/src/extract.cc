@@ -1,0 +1,336 @@
+#include "xsr/extract.h"
+
+#include <elf.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "xsr/format.h"
+#include "xsr/pfnset.h"
+#include "xsr/reader.h"
+#include "xsr/sys.h"
+
+namespace xsr {
+namespace {
+
+using u64 = std::uint64_t;
+
+// Collects the pfns with a body of the PAGE_DATA record being read, in
+// stream order. Bounded: a record's bodies are bounded by its 32-bit length.
+class BatchObserver : public StreamObserver {
+ public:
+  void pfns(std::span<const std::byte> chunk) override {
+    for (std::size_t i = 0; i + 8 <= chunk.size(); i += 8) {
+      const u64 e = load<u64>(chunk.data() + i);
+      if (libxc::page_type_has_data(static_cast<unsigned>(e >> libxc::kPfnTypeShift)))
+        batch_.push_back(e & libxc::kPfnMask);
+    }
+  }
+  void record(Layer, std::uint32_t, u64, u64, std::span<const std::byte>) override { batch_.clear(); }
+  bool wants_pages() const override { return true; }
+
+ protected:
+  std::vector<u64> batch_;
+};
+
+class Extractor final : public BatchObserver {
+ public:
+  Extractor(int out, u64 base, const ExtractOptions& opt) : out_(out), base_(base), opt_(opt) {}
+
+  Error pages(PageDataReader& pd) override {
+    // Pages in long runs of consecutive pfns (Xen's save walks its dirty
+    // bitmap in order) go by the kernel, one call a run. A shuffled batch
+    // would cost a call and a seek per page and scatter the output's
+    // extents, so it is read into memory, sorted and written in pfn order.
+    std::size_t runs = 1;
+    for (std::size_t k = 1; k < batch_.size(); ++k) runs += batch_[k] != batch_[k - 1] + 1;
+    if (batch_.size() >= 64 && runs * 16 > batch_.size()) return shuffled(pd);
+    std::size_t i = 0;
+    while (i < batch_.size()) {
+      // A run: consecutive pfns, all inside or all outside the range.
+      const bool in = in_range(batch_[i]);
+      std::size_t j = i + 1;
+      while (j < batch_.size() && batch_[j] == batch_[j - 1] + 1 && in_range(batch_[j]) == in) ++j;
+      const u64 n = j - i;
+      if (!in) {
+        if (Error e = pd.skip_page_count(n)) return e;
+      } else {
+        const off_t at = static_cast<off_t>(base_ + batch_[i] * kPageSize);
+        if (::lseek(out_, at, SEEK_SET) < 0)
+          return Error{Errc::io, 0, kNoRecord, Layer::libxc, 0,
+                       std::string("seeking the output failed: ") + std::strerror(errno)};
+        int out_error = 0;
+        const char* how = nullptr;
+        if (Error e = pd.forward_pages(n, out_, out_error, how)) return e;
+        add_path(how ? how : "write", n * kPageSize);
+        for (std::size_t k = i; k < j; ++k) written_.insert(batch_[k]);
+        bodies_ += n;
+      }
+      i = j;
+    }
+    return {};
+  }
+
+  // The batch's pages in pieces of at most kSortPages: each piece read
+  // into memory, then written in pfn order with one pwritev per run of
+  // consecutive pfns (the last copy of a pfn within the piece wins).
+  Error shuffled(PageDataReader& pd) {
+    for (std::size_t first = 0; first < batch_.size(); first += kSortPages) {
+      const std::size_t n = std::min(kSortPages, batch_.size() - first);
+      buf_.resize(n * kPageSize);
+      for (std::size_t got = 0; got < n;) {
+        Bytes run;
+        if (Error e = pd.next_pages(run, n - got)) return e;
+        std::memcpy(buf_.data() + got * kPageSize, run.data(), run.size());
+        got += run.size() / kPageSize;
+      }
+      order_.resize(n);
+      for (std::size_t k = 0; k < n; ++k) order_[k] = static_cast<std::uint32_t>(k);
+      const u64* pfns = batch_.data() + first;
+      std::stable_sort(order_.begin(), order_.end(),
+                       [pfns](std::uint32_t a, std::uint32_t b) { return pfns[a] < pfns[b]; });
+      std::vector<iovec> iov;
+      u64 run_first = 0;
+      auto flush = [&]() -> Error {
+        if (iov.empty()) return {};
+        u64 off = base_ + run_first * kPageSize;
+        std::size_t done = 0;
+        while (done < iov.size()) {
+          const int cnt = static_cast<int>(std::min<std::size_t>(iov.size() - done, IOV_MAX));
+          const ssize_t w = ::pwritev(out_, iov.data() + done, cnt, static_cast<off_t>(off));
+          if (w < 0 && errno == EINTR) continue;
+          if (w < 0 || static_cast<std::size_t>(w) != static_cast<std::size_t>(cnt) * kPageSize)
+            return Error{Errc::io, 0, kNoRecord, Layer::libxc, 0,
+                         std::string("writing the output failed: ") + std::strerror(w < 0 ? errno : EIO)};
+          done += static_cast<std::size_t>(cnt);
+          off += static_cast<u64>(w);
+        }
+        add_path("read+pwritev", iov.size() * kPageSize);
+        bodies_ += iov.size();
+        iov.clear();
+        return {};
+      };
+      for (std::size_t k = 0; k < n; ++k) {
+        const std::uint32_t idx = order_[k];
+        const u64 pfn = pfns[idx];
+        if (k + 1 < n && pfns[order_[k + 1]] == pfn) continue;  // a later copy follows
+        if (!in_range(pfn)) continue;
+        if (!iov.empty() && pfn != run_first + iov.size())
+          if (Error e = flush()) return e;
+        if (iov.empty()) run_first = pfn;
+        iov.push_back({buf_.data() + std::size_t{idx} * kPageSize, kPageSize});
+        written_.insert(pfn);
+      }
+      if (Error e = flush()) return e;
+    }
+    return {};
+  }
+
+  const PfnSet& written() const { return written_; }
+  u64 bodies() const { return bodies_; }
+  std::string paths() const {
+    std::string s;
+    for (const auto& [how, bytes] : paths_)
+      s += (s.empty() ? "" : ", ") + how + strprintf(" %.1f MiB", static_cast<double>(bytes) / (1 << 20));
+    return s;
+  }
+
+ private:
+  bool in_range(u64 pfn) const { return pfn >= opt_.first_pfn && pfn <= opt_.last_pfn; }
+  void add_path(const std::string& how, u64 bytes) {
+    for (auto& p : paths_)
+      if (p.first == how) {
+        p.second += bytes;
+        return;
+      }
+    paths_.emplace_back(how, bytes);
+  }
+
+  static constexpr std::size_t kSortPages = 4096;  // 16 MiB of pages in memory at most
+
+  int out_;
+  u64 base_;
+  std::vector<std::byte> buf_;
+  std::vector<std::uint32_t> order_;
+  const ExtractOptions& opt_;
+  PfnSet written_;
+  u64 bodies_ = 0;
+  std::vector<std::pair<std::string, u64>> paths_;
+};
+
+class PageFinder final : public BatchObserver {
+ public:
+  PageFinder(u64 pfn, std::array<std::byte, 4096>& page) : pfn_(pfn), page_(page) {}
+  Error pages(PageDataReader& pd) override {
+    // The last copy in the record wins, as it does across records.
+    std::size_t last = batch_.size();
+    for (std::size_t i = 0; i < batch_.size(); ++i)
+      if (batch_[i] == pfn_) last = i;
+    if (last == batch_.size()) return {};
+    if (Error e = pd.skip_page_count(last)) return e;
+    Bytes run;
+    if (Error e = pd.next_pages(run, 1)) return e;
+    std::memcpy(page_.data(), run.data(), kPageSize);
+    found_ = true;
+    return {};
+  }
+  bool found() const { return found_; }
+
+ private:
+  u64 pfn_;
+  std::array<std::byte, 4096>& page_;
+  bool found_ = false;
+};
+
+Error out_error(const char* what) {
+  return Error{Errc::io, 0, kNoRecord, Layer::libxc, 0, std::string(what) + ": " + std::strerror(errno)};
+}
+
+int write_all_at(int fd, const void* p, std::size_t n, u64 off) {
+  const char* c = static_cast<const char*>(p);
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, c, n, static_cast<off_t>(off));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    c += w;
+    n -= static_cast<std::size_t>(w);
+    off += static_cast<u64>(w);
+  }
+  return 0;
+}
+
+// The ELF core's headers: the file header in the first page, the program
+// headers after the last page. With 0xffff segments or more, e_phnum is
+// PN_XNUM and section header 0 carries the count (the ELF gABI rule).
+Error write_elf_headers(int out, const PfnSet& pfns, u64 base, ExtractResult& res) {
+  std::vector<Elf64_Phdr> ph;
+  pfns.for_each_run([&](u64 start, u64 count) {
+    Elf64_Phdr p{};
+    p.p_type = PT_LOAD;
+    p.p_flags = PF_R | PF_W | PF_X;
+    p.p_offset = base + start * kPageSize;
+    p.p_paddr = start * kPageSize;
+    p.p_vaddr = p.p_paddr;
+    p.p_filesz = p.p_memsz = count * kPageSize;
+    p.p_align = kPageSize;
+    ph.push_back(p);
+  });
+  const u64 phoff = pfns.empty() ? base : base + (pfns.max() + 1) * kPageSize;
+  const u64 phbytes = ph.size() * sizeof(Elf64_Phdr);
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_ident[EI_VERSION] = EV_CURRENT;
+  eh.e_ident[EI_OSABI] = ELFOSABI_NONE;
+  eh.e_type = ET_CORE;
+  eh.e_machine = EM_X86_64;
+  eh.e_version = EV_CURRENT;
+  eh.e_phoff = phoff;
+  eh.e_ehsize = sizeof(Elf64_Ehdr);
+  eh.e_phentsize = sizeof(Elf64_Phdr);
+  eh.e_phnum = ph.size() < PN_XNUM ? static_cast<Elf64_Half>(ph.size()) : PN_XNUM;
+  u64 end = phoff + phbytes;
+  if (ph.size() >= PN_XNUM) {
+    Elf64_Shdr sh{};
+    sh.sh_info = static_cast<Elf64_Word>(ph.size());
+    eh.e_shoff = end;
+    eh.e_shentsize = sizeof(Elf64_Shdr);
+    eh.e_shnum = 1;
+    if (write_all_at(out, &sh, sizeof sh, end) != 0) return out_error("writing the ELF headers failed");
+    end += sizeof sh;
+  }
+  if (!ph.empty() && write_all_at(out, ph.data(), phbytes, phoff) != 0)
+    return out_error("writing the ELF headers failed");
+  if (write_all_at(out, &eh, sizeof eh, 0) != 0) return out_error("writing the ELF headers failed");
+  res.segments = ph.size();
+  res.out_bytes = end;
+  return {};
+}
+
+}  // namespace
+
+ExtractResult extract(Source& src, int out, const ExtractOptions& opt) {
+  ExtractResult res;
+  struct stat st;
+  if (::fstat(out, &st) != 0 || !S_ISREG(st.st_mode)) {
+    res.error = Error{Errc::unsupported, 0, kNoRecord, Layer::libxc, 0,
+                      "the output must be a regular file (pages go at their pfn's offset)"};
+    return res;
+  }
+  // Only a file with bytes in it is emptied: truncating to zero also makes
+  // ext4 flush the whole file on close (auto_da_alloc), ~0.7 s a GiB here.
+  if (st.st_size > 0 && ::ftruncate(out, 0) != 0) {
+    res.error = out_error("truncating the output failed");
+    return res;
+  }
+  const u64 base = opt.elf ? kPageSize : 0;
+  Extractor x(out, base, opt);
+  VerifyOptions vo;
+  vo.format = Format::autodetect;
+  vo.observer = &x;
+  res.error = verify(src, vo, res.stats);
+  res.bodies = x.bodies();
+  res.pfns = x.written().size();
+  res.paths = x.paths();
+  if (res.error) return res;
+  if (opt.elf) {
+    if (!x.written().complete()) {
+      res.error = Error{Errc::unsupported, 0, kNoRecord, Layer::libxc, 0,
+                        "the pfns are too sparse to list as ELF segments; extract raw instead"};
+      return res;
+    }
+    res.error = write_elf_headers(out, x.written(), base, res);
+    return res;
+  }
+  res.out_bytes = x.written().empty() ? 0 : (x.written().max() + 1) * kPageSize;
+  if (::ftruncate(out, static_cast<off_t>(res.out_bytes)) != 0) res.error = out_error("sizing the output failed");
+  return res;
+}
+
+bool extract_page(Source& src, u64 pfn, std::array<std::byte, 4096>& page, ExtractResult& res) {
+  PageFinder f(pfn, page);
+  VerifyOptions vo;
+  vo.format = Format::autodetect;
+  vo.observer = &f;
+  res.error = verify(src, vo, res.stats);
+  return !res.error && f.found();
+}
+
+std::string hexdump_page(u64 pfn, const std::array<std::byte, 4096>& page) {
+  std::string o;
+  const u64 base = pfn * kPageSize;
+  bool starred = false;
+  for (std::size_t off = 0; off < page.size(); off += 16) {
+    const std::byte* l = page.data() + off;
+    if (off > 0 && std::memcmp(l, l - 16, 16) == 0) {
+      if (!starred) o += "*\n";
+      starred = true;
+      continue;
+    }
+    starred = false;
+    o += strprintf("%08llx ", static_cast<unsigned long long>(base + off));
+    for (int i = 0; i < 16; ++i) {
+      if (i % 8 == 0) o += ' ';
+      o += strprintf("%02x ", static_cast<unsigned>(l[i]));
+    }
+    o += " |";
+    for (int i = 0; i < 16; ++i) {
+      const auto c = static_cast<unsigned char>(l[i]);
+      o += c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '.';
+    }
+    o += "|\n";
+  }
+  o += strprintf("%08llx\n", static_cast<unsigned long long>(base + page.size()));
+  return o;
+}
+
+}  // namespace xsr
