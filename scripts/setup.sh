@@ -3,7 +3,7 @@
 # and verifies the bundled sample image. Run as root (or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(meson ninja-build g++ pkg-config liburing-dev libboost-iostreams-dev
+packages=(meson ninja-build g++ pkg-config liburing-dev libboost-iostreams-dev zstd xz-utils bzip2 gzip
           libboost-program-options-dev libgtest-dev libbenchmark-dev python3 time)
 missing=()
 for p in "${packages[@]}"; do

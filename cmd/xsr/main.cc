@@ -7,11 +7,13 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "xsr/cli.h"
+#include "xsr/compress.h"
 #include "xsr/convert.h"
 #include "xsr/gen.h"
 #include "xsr/source.h"
@@ -36,11 +38,21 @@ const char kUsage[] =
     "\n"
     "'xsr <command> --help' describes a command's options.\n";
 
+// --compress CODEC, or none.
+xsr::Codec output_codec(const po::variables_map& vm, const char* cmd) {
+  if (!vm.count("compress")) return xsr::Codec::none;
+  const std::string c = vm["compress"].as<std::string>();
+  const std::optional<xsr::Codec> codec = xsr::parse_codec(c);
+  if (!codec) die(2, std::string(cmd) + ": --compress must be zstd, gzip, xz or bzip2, not '" + c + "'");
+  return *codec;
+}
+
 int cmd_verify(int argc, char** argv) {
   po::options_description desc(
       "Usage: xsr verify [options] [FILE|FD|-]\n\n"
       "Verifies a Xen v2/v3 migration stream or save image: every check of Xen's\n"
-      "verify-stream-v2, without its defects. The format is detected unless given.\n"
+      "verify-stream-v2, without its defects. The format is detected unless given;\n"
+      "gzip, zstd, xz and bzip2 compressed input is decompressed on the fly.\n"
       "Exit status: 0 valid, 1 invalid or truncated, 2 tool error.\n\nOptions");
   desc.add_options()
       ("help,h", "show this help")
@@ -75,7 +87,7 @@ int cmd_verify(int argc, char** argv) {
 
   const std::string in = vm["input"].as<std::string>();
   const std::string name = spec_name(in, "<stdin>");
-  xsr::OpenResult src = xsr::open_source(in, mode);
+  xsr::OpenResult src = xsr::open_input(in, mode);
   if (!src.source) die(2, "verify: cannot open " + src.error);
   if (verbose) {
     std::fprintf(stderr, "xsr: reading %s through %s\n", name.c_str(),
@@ -98,7 +110,12 @@ int cmd_verify(int argc, char** argv) {
   const std::uint64_t t0 = xsr::cli::now_ns();
   xsr::Error e = xsr::verify(*src.source, opt, st);
   const double secs = static_cast<double>(xsr::cli::now_ns() - t0) / 1e9;
-  if (!e) src.source->finish();
+  // A failed read (damaged compressed data above all) outranks what the
+  // verifier made of the bytes before it; a verdict reads a compressed
+  // input on to its end, where its CRC or checksum lies.
+  if ((e ? e.code != xsr::Errc::io : src.source->finish() != 0) && src.source->error())
+    e = xsr::Error{xsr::Errc::io, src.source->pos(), xsr::kNoRecord, xsr::Layer::libxc, 0,
+                   "read failed: " + src.source->error_text()};
   if (json) std::fputs(xsr::cli::stats_json(name, e, st, secs).c_str(), stdout);
   if (e) {
     if (!quiet) std::fprintf(stderr, "xsr verify: %s: %s\n", name.c_str(), e.message().c_str());
@@ -137,6 +154,8 @@ int cmd_convert(int argc, char** argv) {
       ("skip-qemu", po::bool_switch(), "libxc output: leave the qemu record out")
       ("stream-version", po::value<unsigned>()->default_value(3), "2 writes a v2 stream (Xen 4.6-4.13)")
       ("verify", po::bool_switch(), "verify the output (--strict rules) before it is put in place")
+      ("compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")
+      ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")
       ("verbose,v", po::bool_switch(), "the reference's -v lines on stdout; detection and I/O paths on stderr")
       ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
       ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
@@ -153,7 +172,7 @@ int cmd_convert(int argc, char** argv) {
   const std::string in = vm["input"].as<std::string>(), outspec = vm["output"].as<std::string>();
   const std::string in_name = spec_name(in, "<stdin>");
   xsr::cli::ignore_sigpipe();
-  xsr::OpenResult src = xsr::open_source(in, io_mode(vm["io"].as<std::string>(), "convert"));
+  xsr::OpenResult src = xsr::open_input(in, io_mode(vm["io"].as<std::string>(), "convert"));
   if (!src.source) die(1, "convert: cannot open " + src.error);
 
   xsr::ConvertOptions opt;
@@ -173,7 +192,8 @@ int cmd_convert(int argc, char** argv) {
     opt.guest = t == "pv" ? xsr::GuestType::pv : xsr::GuestType::hvm;
   }
   if (!g.ok && (opt.width == 0 || opt.guest == xsr::GuestType::unknown))
-    die(1, "convert: " + in_name + ": " + g.why);
+    die(1, "convert: " + in_name + ": " +
+               (src.source->error() ? "read failed: " + src.source->error_text() : g.why));
   opt.libxl = g.xl || g.libvirt;
   if (vm.count("format")) {
     const std::string f = vm["format"].as<std::string>();
@@ -200,6 +220,16 @@ int cmd_convert(int argc, char** argv) {
   xsr::cli::Output out;
   std::string err;
   if (!out.open(outspec, &err)) die(1, "convert: cannot open output " + err);
+  // --compress: the converter writes into a pipe a compressing thread
+  // drains into the output.
+  xsr::CompressedOutput zout;
+  const xsr::Codec codec = output_codec(vm, "convert");
+  if (codec != xsr::Codec::none) {
+    if (!zout.start(out.fd(), codec, vm["level"].as<int>(), &err)) die(2, "convert: " + err);
+    if (verbose)
+      std::fprintf(stderr, "xsr convert: output compressed (%s) through Boost.Iostreams in a second thread, not zero-copy\n",
+                   std::string(xsr::codec_name(codec)).c_str());
+  }
   const std::int64_t total = src.source->remaining();
   xsr::cli::Progress bar(total, !quiet && !vm["no-progress"].as<bool>() && (total < 0 || total > (256ll << 20)));
   opt.progress = [&bar](std::uint64_t done) { bar.update(done); };
@@ -222,18 +252,29 @@ int cmd_convert(int argc, char** argv) {
     });
   xsr::ConvertResult r;
   {
-    xsr::Sink sink(out.fd());
+    xsr::Sink sink(codec != xsr::Codec::none ? zout.fd() : out.fd());
     if (check) sink.set_tap(&tap);
     r = xsr::convert_legacy(*src.source, sink, opt);
   }
   tap.close();
   if (check) verifier.join();
+  // A failed compression stops the converter with EPIPE; say the real cause.
+  if (std::string zerr = zout.finish(); !zerr.empty()) {
+    out.abort();
+    if (!quiet) std::fprintf(stderr, "xsr convert: %s\n", zerr.c_str());
+    return 1;
+  }
   if (r.error) {
     out.abort();
     if (!quiet) std::fprintf(stderr, "xsr convert: %s: %s\n", in_name.c_str(), r.error.message().c_str());
     return xsr::exit_code(r.error.code);
   }
-  src.source->finish();
+  if (src.source->finish() != 0 && src.source->error()) {
+    // A compressed input whose CRC or checksum (after the stream) is wrong.
+    out.abort();
+    if (!quiet) std::fprintf(stderr, "xsr convert: %s: read failed: %s\n", in_name.c_str(), src.source->error_text().c_str());
+    return 1;
+  }
   if (check) {
     xsr::Error e = verr;
     if (!e && st.bytes + r.tail_bytes != r.out_bytes) {
@@ -279,6 +320,9 @@ int cmd_gen(int argc, char** argv) {
       ("width", po::value<unsigned>()->default_value(64), "PV guest width: 32 or 64")
       ("legacy", po::bool_switch(), "a legacy (Xen <= 4.5) stream; --format xl adds an xl header")
       ("toolstack-width", po::value<unsigned>()->default_value(64), "legacy toolstack width: 32 or 64")
+      ("mixed-pages", po::bool_switch(), "page bodies like a guest's memory (zero, text-like, random)")
+      ("compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")
+      ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")
       ("force", po::bool_switch(), "write to a terminal anyway");
   po::positional_options_description pos;
   pos.add("output", 1);
@@ -311,6 +355,8 @@ int cmd_gen(int argc, char** argv) {
   if (width != 32 && width != 64) die(2, "gen: --width must be 32 or 64");
   g.pv_width = width / 8;
   g.legacy = vm["legacy"].as<bool>();
+  g.mixed_pages = vm["mixed-pages"].as<bool>();
+  const xsr::Codec codec = output_codec(vm, "gen");
   g.toolstack_width = vm["toolstack-width"].as<unsigned>();
   if (g.toolstack_width != 32 && g.toolstack_width != 64) die(2, "gen: --toolstack-width must be 32 or 64");
 
@@ -330,7 +376,14 @@ int cmd_gen(int argc, char** argv) {
   }
   if (isatty(fd) && !vm["force"].as<bool>())
     die(2, "gen: refusing to write a binary stream to a terminal (use -o FILE or --force)");
-  xsr::GenResult r = xsr::generate(fd, g);
+  xsr::CompressedOutput zout;
+  std::string zerr;
+  if (codec != xsr::Codec::none) {
+    xsr::cli::ignore_sigpipe();  // a failed compression stops generate() with EPIPE
+    if (!zout.start(fd, codec, vm["level"].as<int>(), &zerr)) die(2, "gen: " + zerr);
+  }
+  xsr::GenResult r = xsr::generate(codec != xsr::Codec::none ? zout.fd() : fd, g);
+  if (codec != xsr::Codec::none && !(zerr = zout.finish()).empty()) r.error = zerr;
   if (owned && ::close(fd) != 0 && r.error.empty()) r.error = std::string("close: ") + std::strerror(errno);
   if (!r.error.empty()) {
     if (owned) ::unlink(tmp.c_str());

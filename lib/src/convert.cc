@@ -348,7 +348,7 @@ class Converter {
   }
   [[gnu::cold]] Error in_short(u64 need, u64 got, const char* what) {
     if (in_.error())
-      return fail(Errc::io, strprintf("reading %s failed: %s", what, std::strerror(in_.error())), pos());
+      return fail(Errc::io, strprintf("reading %s failed: %s", what, in_.error_text().c_str()), pos());
     return fail(Errc::truncated,
                 strprintf("stream truncated: %s needs %llu bytes, input ended after %llu", what,
                     static_cast<unsigned long long>(need), static_cast<unsigned long long>(got)),

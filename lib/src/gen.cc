@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -247,6 +248,7 @@ class Generator {
         entries[i] = (type << libxc::kPfnTypeShift) | pfn;
         if (libxc::page_type_has_data(static_cast<unsigned>(type))) {
           std::byte* page = area_.get() + std::size_t{data_pages} * kPageSize;
+          if (o_.mixed_pages) gen_mixed_page(pfn, o_.seed, round, page);
           u64 stamp[2] = {pfn, o_.seed ^ round};
           std::memcpy(page, stamp, sizeof stamp);
           ++data_pages;
@@ -517,6 +519,36 @@ void gen_page(std::uint64_t pfn, std::uint64_t seed, std::byte* out) {
     std::memcpy(out + i, &x, 8);
   }
   u64 stamp[2] = {pfn, seed ^ 1};
+  std::memcpy(out, stamp, sizeof stamp);
+}
+
+void gen_mixed_page(std::uint64_t pfn, std::uint64_t seed, std::uint64_t round, std::byte* out) {
+  // Each page starts at a well-mixed point of the generator's sequence:
+  // seeds a step apart would give the same words a word apart.
+  Rng r{Rng{pfn ^ (seed << 20) ^ (round << 58)}.next()};
+  const u64 kind = r.next() % 100;
+  if (kind < 33) {
+    std::memset(out, 0, kPageSize);
+  } else if (kind < 73) {
+    // A fixed vocabulary of 256 words; and-ing two random bytes favours
+    // the low indices, as real text and code favour a few values.
+    static const auto vocab = [] {
+      std::array<u64, 256> v{};
+      Rng w{0x5eed};
+      for (u64& x : v) x = w.next() & 0x7f7f7f7f7f7f7f7full;
+      return v;
+    }();
+    for (std::size_t i = 0; i < kPageSize; i += 8) {
+      const u64 x = r.next();
+      std::memcpy(out + i, &vocab[(x & 0xff) & ((x >> 8) & 0xff)], 8);
+    }
+  } else {
+    for (std::size_t i = 0; i < kPageSize; i += 8) {
+      const u64 x = r.next();
+      std::memcpy(out + i, &x, 8);
+    }
+  }
+  u64 stamp[2] = {pfn, seed ^ round};
   std::memcpy(out, stamp, sizeof stamp);
 }
 

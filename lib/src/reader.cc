@@ -38,7 +38,7 @@ Error RecordReader::truncated(u64 off, u64 need, u64 got, const char* what) cons
 }
 
 Error RecordReader::io_error(u64 off) const {
-  return fail(Errc::io, off, std::string("read failed: ") + std::strerror(src_.error()));
+  return fail(Errc::io, off, "read failed: " + src_.error_text());
 }
 
 Error RecordReader::short_read(u64 need, u64 got, const char* what) const {

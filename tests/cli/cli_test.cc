@@ -283,5 +283,99 @@ TEST(ConvertLegacyStream, AReaderThatGoesAwayIsAnErrorNotASignalDeath) {
   EXPECT_NE(r.err.find("Broken pipe"), std::string::npos) << r.err;
 }
 
+// ---- compressed images ------------------------------------------------------
+
+bool have_tool(const char* t) { return std::system((std::string("command -v ") + t + " > /dev/null").c_str()) == 0; }
+
+TEST(XsrCompressed, GenCompressesAndVerifyReadsItBack) {
+  char dir[] = "/tmp/xsr-cli-z-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  const std::string img = std::string(dir) + "/img.zst";
+  Result r = run({xsr_bin(), "gen", "--size", "4M", "--mixed-pages", "--compress", "zstd", "-o", img});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  r = run({xsr_bin(), "verify", img});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_NE(r.out.find(": valid libxc stream"), std::string::npos) << r.out;
+  r = run({xsr_bin(), "verify", "-v", img});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_NE(r.err.find("xsr: compressed input (zstd): decompressed through Boost.Iostreams in a second "
+                       "thread, not zero-copy\n"),
+            std::string::npos)
+      << r.err;
+  if (have_tool("zstd")) {
+    // The zstd tool reads what gen wrote: an ordinary .zst file.
+    EXPECT_EQ(std::system(("zstd -q -t " + img).c_str()), 0);
+  }
+  // Through stdin, a pipe.
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  {
+    Feeder feed(p[1], read_file(img));
+    r = run({xsr_bin(), "verify", "-"}, p[0]);
+  }
+  ::close(p[0]);
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_NE(r.out.find("<stdin>: valid libxc stream"), std::string::npos) << r.out;
+  ::unlink(img.c_str());
+  ::rmdir(dir);
+}
+
+TEST(XsrCompressed, DamagedCompressedInputIsNamed) {
+  char dir[] = "/tmp/xsr-cli-z-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  const std::string img = std::string(dir) + "/img.zst", cut = std::string(dir) + "/cut.zst";
+  ASSERT_EQ(run({xsr_bin(), "gen", "--size", "4M", "--mixed-pages", "--compress", "zstd", "-o", img}).exit, 0);
+  auto bytes = read_file(img);
+  bytes.resize(bytes.size() / 2);
+  {
+    std::ofstream o(cut, std::ios::binary);
+    o.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  Result r = run({xsr_bin(), "verify", cut});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("read failed: zstd data truncated: the compressed input ends after " +
+                       std::to_string(bytes.size()) + " bytes"),
+            std::string::npos)
+      << r.err;
+  ::unlink(img.c_str());
+  ::unlink(cut.c_str());
+  ::rmdir(dir);
+}
+
+TEST(XsrCompressed, ConvertCompressesItsOutputAndReadsCompressedInput) {
+  if (!have_tool("xz") || !have_tool("gzip")) GTEST_SKIP() << "xz and gzip tools needed as oracles";
+  char dir[] = "/tmp/xsr-cli-z-XXXXXX";
+  ASSERT_TRUE(::mkdtemp(dir));
+  const std::string d(dir), in = fixture("legacy/hvm64-full.bin");
+  Result r = run({xsr_bin(), "convert", "--format", "libxl", in, d + "/plain.bin"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  r = run({xsr_bin(), "convert", "-v", "--verify", "--compress", "xz", "--format", "libxl", in, d + "/out.xz"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_NE(r.err.find("xsr convert: output compressed (xz) through Boost.Iostreams"), std::string::npos) << r.err;
+  EXPECT_EQ(std::system(("xz -dc " + d + "/out.xz | cmp -s - " + d + "/plain.bin").c_str()), 0);
+  // A gzip-compressed legacy image: detection sees the decompressed bytes.
+  ASSERT_EQ(std::system(("gzip -c " + in + " > " + d + "/in.gz").c_str()), 0);
+  r = run({xsr_bin(), "convert", "-v", "--format", "libxl", d + "/in.gz", d + "/from-gz.bin"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_NE(r.err.find("compressed input (gzip)"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(d + "/from-gz.bin"), slurp(d + "/plain.bin"));
+  r = run({xsr_bin(), "convert", "--compress", "lz4", in, d + "/x"});
+  EXPECT_EQ(r.exit, 2);
+  EXPECT_NE(r.err.find("--compress must be zstd, gzip, xz or bzip2, not 'lz4'"), std::string::npos) << r.err;
+  for (const char* f : {"/plain.bin", "/out.xz", "/in.gz", "/from-gz.bin"}) ::unlink((d + f).c_str());
+  ::rmdir(dir);
+}
+
+// A full disk under the compressor: exit 1, the real cause, no file left.
+TEST(XsrCompressed, CompressedOutputFailureIsReported) {
+  int full = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  if (full < 0) GTEST_SKIP() << "no /dev/full";
+  Result r = run({xsr_bin(), "gen", "--size", "8M", "--compress", "gzip", "-o", "40"}, -1, full, 40);
+  ::close(full);
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_NE(r.err.find("writing the compressed output failed: No space left on device"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace xsr::test

@@ -19,6 +19,10 @@ struct GenOptions {
   std::uint32_t checkpoints = 0;     // extra checkpoint rounds after the first
   std::uint32_t vcpus = 2;
   std::uint32_t pv_width = 8;        // PV guest width in bytes: 4 or 8
+  // Page bodies shaped like a guest's memory (gen_mixed_page) instead of
+  // one repeated random page: compression benchmarks need the former, as
+  // any compressor squeezes the latter to almost nothing.
+  bool mixed_pages = false;
   // Within a PAGE_DATA batch, pfns in a seeded shuffle; false: ascending,
   // as Xen's save sends them (it walks its dirty bitmap in pfn order).
   bool shuffle = true;
@@ -41,6 +45,12 @@ GenResult generate(int fd, const GenOptions& opt);
 
 // The 4 KiB page the generator writes for pfn under seed (for checks).
 void gen_page(std::uint64_t pfn, std::uint64_t seed, std::byte* out);
+
+// A page of `mixed_pages` content, stamped like gen_page: about a third
+// zero, two fifths text-like (skewed 8-byte words from a small vocabulary,
+// ~3x compressible), the rest random; chosen and filled from pfn, seed and
+// round (the seed-xor-round word of the stamp).
+void gen_mixed_page(std::uint64_t pfn, std::uint64_t seed, std::uint64_t round, std::byte* out);
 
 // Parses "16G", "512M", "4096", "1.5G"; false on junk.
 bool parse_size(const std::string& s, std::uint64_t& out);

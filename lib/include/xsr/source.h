@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -74,6 +75,11 @@ class Source {
 
   // errno of the last failed system call, 0 when none.
   int error() const { return error_; }
+
+  // What went wrong, in words, when error() is set: strerror by default; a
+  // decompressing source says what was wrong with the compressed data
+  // ("zstd data corrupt before compressed byte ...").
+  virtual std::string error_text() const { return std::strerror(error_); }
 
   // Bytes left in the input when known (regular files), else -1.
   virtual std::int64_t remaining() const { return -1; }
