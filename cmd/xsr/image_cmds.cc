@@ -6,6 +6,7 @@
 #include <string>
 
 #include "xsr/cli.h"
+#include "xsr/compress.h"
 #include "xsr/extract.h"
 #include "xsr/image.h"
 #include "xsr/inspect.h"
@@ -23,7 +24,7 @@ struct OpenedImage {
 
 void open_image(OpenedImage& o, const std::string& spec, const std::string& name, const std::string& io,
                 const char* cmd, bool verbose) {
-  o.src = xsr::open_source(spec, io_mode(io, cmd));
+  o.src = xsr::open_input(spec, io_mode(io, cmd));
   if (!o.src.source) die(1, std::string(cmd) + ": cannot open " + o.src.error);
   std::string why;
   if (!o.img.open(*o.src.source, why)) die(1, std::string(cmd) + ": " + name + ": " + why);

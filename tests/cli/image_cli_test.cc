@@ -181,5 +181,21 @@ TEST_F(ImageCli, ExtractOfALegacyImageEqualsExtractOfItsConversion) {
   EXPECT_GT(read_file(path("a.raw")).size(), 0u);
 }
 
+TEST_F(ImageCli, CompressedImagesInspectAndExtractLikeTheirPlainBytes) {
+  const std::string img = make_image("g.xl");
+  const std::string z = make_image("g.xl.zst", {"--compress", "zstd"});
+  Result plain = run({xsr_bin(), "inspect", "--json", img});
+  Result packed = run({xsr_bin(), "inspect", "-v", "--json", z});
+  ASSERT_EQ(packed.exit, 0) << packed.err;
+  EXPECT_NE(packed.err.find("compressed input (zstd)"), std::string::npos) << packed.err;
+  // Everything but the image's name is the same.
+  EXPECT_EQ(python("del d['image']\nprint(json.dumps(d, sort_keys=True))\n", plain.out),
+            python("del d['image']\nprint(json.dumps(d, sort_keys=True))\n", packed.out));
+  ASSERT_EQ(run({xsr_bin(), "extract", img, "-o", path("a.raw")}).exit, 0);
+  Result ex = run({xsr_bin(), "extract", z, "-o", path("b.raw")});
+  ASSERT_EQ(ex.exit, 0) << ex.err;
+  EXPECT_EQ(read_file(path("a.raw")), read_file(path("b.raw")));
+}
+
 }  // namespace
 }  // namespace xsr::test
