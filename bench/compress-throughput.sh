@@ -46,12 +46,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Timestamps without a fork ($EPOCHREALTIME), as verify-throughput.sh.
-export LC_ALL=C
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f\n", b - a }'; }
-mbps() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-  if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. "$(dirname "$0")/common.sh"  # secs, mbps, median, pair, timed, peak_rss
 
 # The compressor for each codec: multi-threaded where the tool can, as
 # only decompression is timed. xz -T2 cuts blocks, which xz -dc (5.4)
@@ -87,7 +82,7 @@ rss_xsr() {
   RSS=$(tail -n 1 "$TMPF")
 }
 
-echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
+machine_line
 echo "xsr: $XSR   runs: $RUNS (median, alternating)   images: xsr gen --mixed-pages"
 printf '%-6s %8s %9s %10s %10s %8s %8s\n' codec "image" "ratio" "tool MB/s" "xsr MB/s" "xsr/tool" "RSS MiB"
 last_size=

@@ -70,18 +70,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Wall clock without a fork: $(date +%s.%N) costs ~12 ms a call here (fork
-# and exec are slow in this VM), and even a $(...) subshell forks. So the
-# timestamps are plain expansions of $EPOCHREALTIME (bash 5) around the bare
-# command.
-export LC_ALL=C  # EPOCHREALTIME's decimal point follows the locale
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f\n", b - a }'; }
-
-# seconds -> MB/s of the legacy image (MB = 10^6 bytes, as MEASUREMENTS.md).
-mbps() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
-
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-  if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. "$(dirname "$0")/common.sh"  # secs, mbps, median, pair, timed, peak_rss
 
 warm() { cat -- "$IMG" > /dev/null; }
 

@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_NAME=image-throughput
-. bench/common.sh
+. bench/common.sh  # secs, mbps, median, pair, timed, peak_rss
 
 XSR=${XSR:-build/cmd/xsr}
 SIZE=${SIZE:-4G}

@@ -46,18 +46,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Wall clock without a fork: $(date +%s.%N) costs ~12 ms a call here (fork
-# and exec are slow in this VM), as much as a whole 4 GiB file verify, and
-# even a $(...) subshell forks. So the timestamps are plain expansions of
-# $EPOCHREALTIME (bash 5) around the bare command.
-export LC_ALL=C  # EPOCHREALTIME's decimal point follows the locale
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f\n", b - a }'; }
-
-# seconds -> MB/s of the image (MB = 10^6 bytes, as MEASUREMENTS.md).
-mbps() { awk -v b="$BYTES" -v s="$1" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
-
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-  if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. "$(dirname "$0")/common.sh"  # secs, mbps, median, pair, timed, peak_rss
 
 warm() { cat -- "$IMG" > /dev/null; }
 
@@ -126,27 +115,7 @@ rss_xsr_pipe() {
   RSS=$(tail -n 1 "$TMPF")
 }
 
-# Runs baseline and xsr alternately RUNS times; prints one result line.
-pair() {
-  local label=$1 base=$2 xsr=$3 rssf=$4
-  local -a tb=() tx=() rss=()
-  for ((i = 0; i < RUNS; i++)); do
-    "$base"; tb+=("$LAST")
-    "$xsr"; tx+=("$LAST")
-    "$rssf"; rss+=("$RSS")
-  done
-  local mb mx peak
-  mb=$(mbps "$(median "${tb[@]}")")
-  mx=$(mbps "$(median "${tx[@]}")")
-  peak=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)
-  printf '%-34s %10s %10s %8s %10s\n' "$label" "$mb" "$mx" \
-    "$(awk -v x="$mx" -v b="$mb" 'BEGIN { printf "%.2fx", x / b }')" \
-    "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')"
-  printf '  runs (s): baseline %s | xsr %s | xsr peak RSS (KiB) %s\n' \
-    "${tb[*]}" "${tx[*]}" "${rss[*]}"
-}
-
-echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
+machine_line
 echo "xsr: $XSR ${IO:+(--io $IO)}   image: $IMG   size: $SIZE   runs: $RUNS (median)"
 
 "$XSR" gen -o "$IMG" --size "$SIZE" --format libxc --type hvm 2>&1 | sed 's/^/  /' ||
@@ -163,6 +132,6 @@ t0=$EPOCHREALTIME; /bin/true; t1=$EPOCHREALTIME; exec_floor=$(secs "$t0" "$t1")
 echo "harness: timed no-op $(awk -v s="$floor" 'BEGIN { printf "%.2f", s * 1000 }') ms, /bin/true $(awk -v s="$exec_floor" 'BEGIN { printf "%.2f", s * 1000 }') ms"
 echo
 
-printf '%-34s %10s %10s %8s %10s\n' "pair" "base MB/s" "xsr MB/s" "ratio" "RSS MiB"
+pair_header
 pair "file: cat > /dev/null | verify FILE" time_cat_file time_xsr_file rss_xsr_file
 pair "pipe: cat | cat       | cat | verify -" time_cat_pipe time_xsr_pipe rss_xsr_pipe
