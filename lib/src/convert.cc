@@ -532,7 +532,7 @@ Error Converter::pv_extended_info() {
   if (marker != expect)
     return fail(Errc::bad_record, strprintf("Unexpected extended info marker 0x%llx",
                                       static_cast<unsigned long long>(marker)));
-  u32 total;
+  u32 total = 0;
   if (Error e = read(total, "extended info length")) return e;
   info(strprintf("Extended Info: length 0x%x", total));
   u64 so_far = 0;
@@ -659,7 +659,7 @@ Error Converter::chunks() {
       if (params.size() / 2 >= kMaxHvmParams)
         return fail(Errc::too_large, strprintf("more than %zu HVM param chunks", kMaxHvmParams));
       params.push_back(static_cast<u64>(idx));
-      params.push_back(c.value);
+      params.push_back(static_cast<u64>(v));  // not c.value: packed, misaligned
       continue;
     }
     switch (marker) {
@@ -685,7 +685,7 @@ Error Converter::chunks() {
         // A negative id has no bitmap words at all (floor division).
         const int words = max_id < 0 ? 0 : max_id / 64 + 1;
         for (int w = 0; w < words; ++w) {
-          u64 word;
+          u64 word = 0;
           if (Error e = read(word, "vcpu info bitmap")) return e;
           for (unsigned bit = 0; bit < 64; ++bit)
             if (word & (u64{1} << bit)) {
@@ -830,7 +830,7 @@ Error Converter::toolstack(u32 size) {
 Error Converter::pv_tail() {
   context_ = "PV tail";
   where_ = pos();
-  u32 unmapped;
+  u32 unmapped = 0;
   if (Error e = read(unmapped, "unmapped pfn count")) return e;
   if (unmapped) {
     // Discarded: skipped, never held, whatever the count says.
@@ -969,8 +969,15 @@ ConvertResult convert_legacy(Source& in, Sink& out, const ConvertOptions& opt) {
     r.error.detail = "toolstack width and guest type must be known";
     return r;
   }
+  const std::uint64_t start = in.pos();
   Converter c(in, out, opt);
-  return c.run();
+  ConvertResult r = c.run();
+  // As verify(): an input that failed after handing out a view (a mapped
+  // file that shrank reads as zeros) makes the whole output worthless.
+  if (in.error() && r.error.code != Errc::io) [[unlikely]]
+    r.error = Error{Errc::io, in.pos() - start, kNoRecord, Layer::libxc, 0,
+                    std::string("reading the input failed: ") + std::strerror(in.error())};
+  return r;
 }
 
 }  // namespace xsr

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "source_impl.h"
+#include "xsr/sys.h"
 
 namespace xsr::detail {
 namespace {
@@ -108,8 +109,7 @@ class UringSource final : public BufferedSource {
       std::byte tmp[kPrefetchLen];
       std::size_t k = take_prefetched(tmp, static_cast<std::size_t>(std::min<std::uint64_t>(n, kPrefetchLen)));
       for (std::size_t w = 0; w < k;) {
-        ssize_t r = ::write(out, tmp + w, k - w);
-        if (r < 0 && errno == EINTR) continue;
+        ssize_t r = sys::write(out, tmp + w, k - w);
         if (r < 0 && errno == EAGAIN && wait_fd(out, POLLOUT) == 0) continue;
         if (r <= 0) {
           out_error = r < 0 ? errno : EIO;
@@ -195,11 +195,19 @@ class UringSource final : public BufferedSource {
   // result of the main request (user_data 1).
   int complete(int count) {
     int main_res = -EIO;
-    int r = io_uring_submit_and_wait(&ring_, static_cast<unsigned>(count));
+    // A signal during the wait (EINTR) must not end it early: the request
+    // is still in flight, and issuing it again would read twice. What the
+    // interrupted enter did not submit stays queued for the next one.
+    int r;
+    do {
+      r = io_uring_submit_and_wait(&ring_, static_cast<unsigned>(count));
+    } while (r == -EINTR);
     if (r < 0) return r;
     for (int i = 0; i < count; ++i) {
       io_uring_cqe* cqe;
-      r = io_uring_wait_cqe(&ring_, &cqe);
+      do {
+        r = io_uring_wait_cqe(&ring_, &cqe);
+      } while (r == -EINTR);
       if (r < 0) return r;
       if (cqe->user_data == 2)
         reap_prefetch(cqe->res);

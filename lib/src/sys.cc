@@ -1,6 +1,7 @@
 #include "xsr/sys.h"
 
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,7 +17,16 @@ ssize_t real_splice(int in, loff_t* in_off, int out, loff_t* out_off, std::size_
   return ::splice(in, in_off, out, out_off, n, flags);
 }
 
-constexpr Ops kReal{real_read, real_pread, real_write, real_splice};
+ssize_t real_copy_file_range(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n,
+                             unsigned flags) {
+  return ::copy_file_range(in, in_off, out, out_off, n, flags);
+}
+ssize_t real_sendfile(int out, int in, off_t* in_off, std::size_t n) {
+  return ::sendfile(out, in, in_off, n);
+}
+
+constexpr Ops kReal{real_read, real_pread, real_write, real_splice, real_copy_file_range,
+                    real_sendfile};
 Ops g_ops = kReal;
 
 }  // namespace
@@ -51,6 +61,21 @@ ssize_t write(int fd, const void* buf, std::size_t n) {
 ssize_t splice(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n, unsigned flags) {
   for (;;) {
     ssize_t r = g_ops.splice(in, in_off, out, out_off, n, flags);
+    if (r >= 0 || errno != EINTR) return r;
+  }
+}
+
+ssize_t copy_file_range(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n,
+                        unsigned flags) {
+  for (;;) {
+    ssize_t r = g_ops.copy_file_range(in, in_off, out, out_off, n, flags);
+    if (r >= 0 || errno != EINTR) return r;
+  }
+}
+
+ssize_t sendfile(int out, int in, off_t* in_off, std::size_t n) {
+  for (;;) {
+    ssize_t r = g_ops.sendfile(out, in, in_off, n);
     if (r >= 0 || errno != EINTR) return r;
   }
 }

@@ -149,7 +149,6 @@ class Verifier {
   // Xenstore scan results of the last read_body(xenstore_scan = true).
   u64 xs_nuls_ = 0;
   bool xs_last_nul_ = false;
-  u64 xs_first_string_len_ = 0;
   bool libxl_in_checkpoint_ = false;
   LibxcState libxc_;
   bool libxc_seen_ = false;
@@ -881,8 +880,15 @@ std::string_view detect_format(Source& src) {
 }
 
 Error verify(Source& src, const VerifyOptions& opt, StreamStats& stats) {
+  const std::uint64_t start = src.pos();
   Verifier v(src, opt, stats);
-  return v.run();
+  Error e = v.run();
+  // A source can fail after handing out a view (a mapped file that shrank
+  // reads as zeros, source.cc): no verdict reached over such bytes stands.
+  if (src.error() && e.code != Errc::io) [[unlikely]]
+    e = Error{Errc::io, src.pos() - start, kNoRecord, Layer::libxc, 0,
+              std::string("read failed: ") + std::strerror(src.error())};
+  return e;
 }
 
 }  // namespace xsr
