@@ -376,6 +376,7 @@ int cmd_gen(int argc, char** argv) {
   }
   if (isatty(fd) && !vm["force"].as<bool>())
     die(2, "gen: refusing to write a binary stream to a terminal (use -o FILE or --force)");
+  xsr::cli::ignore_sigpipe();  // a reader that left is an error line (EPIPE), not a silent death
   xsr::CompressedOutput zout;
   std::string zerr;
   if (codec != xsr::Codec::none) {
