@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(meson ninja-build g++ pkg-config liburing-dev libboost-iostreams-dev zstd xz-utils bzip2 gzip
-          libboost-program-options-dev libgtest-dev libbenchmark-dev python3 time)
+          libboost-program-options-dev libgtest-dev libbenchmark-dev python3 time
+          clang libclang-rt-14-dev)  # the fuzz targets (scripts/fuzz.sh): clang + libFuzzer
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

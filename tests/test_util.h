@@ -19,6 +19,15 @@
 #include "xsr/source.h"
 #include "xsr/verify.h"
 
+// Built with AddressSanitizer (whose shadow reservations defeat RLIMIT_AS).
+#if defined(__SANITIZE_ADDRESS__)
+#define XSR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define XSR_ASAN 1
+#endif
+#endif
+
 namespace xsr::test {
 
 inline std::vector<std::byte> read_all_fd(int fd) {
