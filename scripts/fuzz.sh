@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets of tests/fuzz/ for a bounded time each.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s; verify convert reader)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s; verify convert reader inspect)
 #
 # Builds them with clang, ASan and UBSan in build-fuzz/ (FUZZ_BUILD=...),
 # makes seed corpora in a scratch directory from `xsr gen` small images and
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(verify convert reader)
+((${#targets[@]})) || targets=(verify convert reader inspect)
 build=${FUZZ_BUILD:-build-fuzz}
 jobs=${FUZZ_JOBS:-2}
 
@@ -91,6 +91,16 @@ for t in "${targets[@]}"; do
       seed "$s" '\x00\x01\x00\x00\x00\x00' "$imgs"/*.bin fixtures/valid/*.bin   # differential verify
       seed "$s" '\x08\x07\x00\x00\x00\x00' "$imgs"/libxc-*.bin               # raw record walk
       seed "$s" '\x00\x03\x00\x00\x00\x90' "$imgs"/libxl-*.bin               # EIO after 16 calls
+      ;;
+    inspect)
+      # flags byte, then the pfn of --page (u32): inspect with record lines;
+      # extract raw and ELF; one page; legacy images through ImageInput
+      seed "$s" '\x08\x00\x00\x00\x00' "$imgs"/*.bin fixtures/valid/*.bin
+      seed "$s" '\x02\x00\x00\x00\x00' "$imgs"/*.bin
+      seed "$s" '\x06\x00\x00\x00\x00' "$imgs"/*-cp.bin
+      seed "$s" '\x10\x10\x00\x00\x00' "$imgs"/*.bin
+      seed "$s" '\x09\x00\x00\x00\x00' "$legacy"/*.bin fixtures/legacy/*.bin
+      seed "$s" '\x03\x00\x00\x00\x00' "$legacy"/*.bin
       ;;
     *) seed "$s" '\x00' "$imgs"/*.bin ;;
   esac
