@@ -335,6 +335,34 @@ TEST(Extract, ElfCoreHasOneLoadSegmentPerRun) {
   ::unlink(path);
 }
 
+TEST(Extract, ElfWithMoreThan65534SegmentsUsesPnXnum) {
+  PfnSet pfns;
+  for (u64 p = 0; p < 140000; p += 2) pfns.insert(p);  // 70,000 one-page runs
+  char path[] = "/tmp/xsr-extract-XXXXXX";
+  int out = ::mkstemp(path);
+  ASSERT_GE(out, 0);
+  ExtractResult r;
+  ASSERT_FALSE(write_elf_headers(out, pfns, 4096, r));
+  EXPECT_EQ(r.segments, 70000u);
+  Elf64_Ehdr eh;
+  ASSERT_EQ(::pread(out, &eh, sizeof eh, 0), static_cast<ssize_t>(sizeof eh));
+  EXPECT_EQ(eh.e_phnum, PN_XNUM);
+  ASSERT_NE(eh.e_shoff, 0u);
+  Elf64_Shdr sh;
+  ASSERT_EQ(::pread(out, &sh, sizeof sh, static_cast<off_t>(eh.e_shoff)), static_cast<ssize_t>(sizeof sh));
+  EXPECT_EQ(sh.sh_info, 70000u);
+  Elf64_Phdr last;
+  ASSERT_EQ(::pread(out, &last, sizeof last, static_cast<off_t>(eh.e_phoff + 69999 * sizeof(Elf64_Phdr))),
+            static_cast<ssize_t>(sizeof last));
+  EXPECT_EQ(last.p_paddr, 139998u * 4096);
+  EXPECT_EQ(last.p_offset, 4096 + 139998u * 4096);
+  ::close(out);
+  // readelf reads the real count from section header 0.
+  const std::string cmd = std::string("readelf -h ") + path + " | grep -q 'Number of program headers: *65535 (70000)'";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  ::unlink(path);
+}
+
 TEST(Extract, OnePageAndItsHexDump) {
   StreamBuilder s = hvm_stream();
   std::array<std::byte, 4096> page{};

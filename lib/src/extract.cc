@@ -144,9 +144,8 @@ int write_all_at(int fd, const void* p, std::size_t n, u64 off) {
   return 0;
 }
 
-// The ELF core's headers: the file header in the first page, the program
-// headers after the last page. With 0xffff segments or more, e_phnum is
-// PN_XNUM and section header 0 carries the count (the ELF gABI rule).
+}  // namespace
+
 Error write_elf_headers(int out, const PfnSet& pfns, u64 base, ExtractResult& res) {
   std::vector<Elf64_Phdr> ph;
   pfns.for_each_run([&](u64 start, u64 count) {
@@ -192,8 +191,6 @@ Error write_elf_headers(int out, const PfnSet& pfns, u64 base, ExtractResult& re
   res.out_bytes = end;
   return {};
 }
-
-}  // namespace
 
 ExtractResult extract(Source& src, int out, const ExtractOptions& opt) {
   ExtractResult res;
