@@ -6,7 +6,8 @@
 // file paths of Sink) rather than /dev/null, bit 1 the -v lines built, bit 2
 // read through ChunkySource (seeded by bytes 2-5) rather than memory. The
 // rest is the legacy stream. A successful conversion into a memfd must
-// verify (the libxc or libxl stream it claims to be).
+// verify (the libxc or libxl stream it claims to be), but for the one
+// invalid output Xen's converter makes too (an empty HVM context).
 #include <sys/stat.h>
 
 #include "fuzz.h"
@@ -77,6 +78,10 @@ XSR_FUZZ_TARGET(convert) {
     vo.format = (opt.xl || opt.libvirt) ? Format::autodetect : opt.libxl ? Format::libxl : Format::libxc;
     StreamStats vs;
     const Error ve = verify(*check.source, vo, vs);
+    // A legacy HVM image whose HVM context is empty converts, as Xen's
+    // converter converts it (byte for byte), into a stream the verifier
+    // rejects; `xsr convert --verify` says so. Found by this target.
+    if (ve && ve.type == libxc::HVM_CONTEXT && ve.detail == "Zero length HVM context") return 0;
     if (ve) {
       (void)!::write(2, ve.message().data(), ve.message().size());
       (void)!::write(2, "\n", 1);
