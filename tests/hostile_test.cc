@@ -43,6 +43,7 @@ struct Builder {
   }
 };
 
+#ifndef XSR_ASAN
 // Virtual memory of this process now, in bytes.
 std::uint64_t vm_bytes() {
   std::ifstream in("/proc/self/statm");
@@ -50,6 +51,7 @@ std::uint64_t vm_bytes() {
   in >> pages;
   return pages * 4096;
 }
+#endif
 
 // Starts f in a child whose address space may grow by at most `cap` bytes
 // (under AddressSanitizer, whose shadow reservations defeat RLIMIT_AS,

@@ -123,7 +123,7 @@ inline Error verify_bytes(const std::vector<std::byte>& data, Format f = Format:
 
 inline std::vector<std::byte> bytes_of(const std::string& s) {
   std::vector<std::byte> v(s.size());
-  std::memcpy(v.data(), s.data(), s.size());
+  if (!s.empty()) std::memcpy(v.data(), s.data(), s.size());  // data() of empty may be null
   return v;
 }
 
