@@ -27,4 +27,8 @@ if [ "${1:-}" != "--no-sample" ]; then
   echo "== xsr convert --verify fixtures/sample/legacy-hvm.xl.bin (a Xen 4.5 image)"
   build/cmd/xsr convert --verify fixtures/sample/legacy-hvm.xl.bin "$out/guest.v3"
   build/cmd/xsr verify "$out/guest.v3"
+  echo "== xsr inspect fixtures/sample/guest-hvm.xl.bin"
+  build/cmd/xsr inspect fixtures/sample/guest-hvm.xl.bin
+  echo "== xsr extract fixtures/sample/guest-hvm.xl.bin -o guest.raw"
+  build/cmd/xsr extract fixtures/sample/guest-hvm.xl.bin -o "$out/guest.raw"
 fi
