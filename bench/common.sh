@@ -38,26 +38,29 @@ peak_rss() {
   ((rc == 0)) || bench_die "$* exited $rc (under time)"
 }
 
-# pair LABEL BASE XSR RSSF: runs the functions BASE and XSR alternately
-# $RUNS times (each sets LAST), RSSF once per run (sets RSS); prints the
-# median MB/s of each, the ratio xsr/baseline and xsr's peak RSS.
+# pair LABEL BASE XSR RSSF [TARGET]: runs the functions BASE and XSR
+# alternately $RUNS times (each sets LAST), RSSF once per run (sets RSS);
+# prints the median MB/s of each, the ratio xsr/baseline, the TARGET if
+# given, and xsr's peak RSS. PAIR_WIDTH (label column, default 40) and
+# PAIR_NAME (what the runs line calls xsr, default "xsr") suit a script.
 pair() {
-  local label=$1 base=$2 xsr=$3 rssf=$4 i
+  local label=$1 base=$2 xsr=$3 rssf=$4 target=${5-} i
   local -a tb=() tx=() rss=()
   for ((i = 0; i < RUNS; i++)); do
     "$base"; tb+=("$LAST")
     "$xsr"; tx+=("$LAST")
     "$rssf"; rss+=("$RSS")
   done
-  local mb mx peak
+  local mb mx peak ratio
   mb=$(mbps "$(median "${tb[@]}")")
   mx=$(mbps "$(median "${tx[@]}")")
   peak=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)
-  printf '%-40s %10s %10s %8s %10s\n' "$label" "$mb" "$mx" \
-    "$(awk -v x="$mx" -v b="$mb" 'BEGIN { printf "%.2fx", x / b }')" \
-    "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')"
-  printf '  runs (s): baseline %s | xsr %s | xsr peak RSS (KiB) %s\n' \
-    "${tb[*]}" "${tx[*]}" "${rss[*]}"
+  ratio=$(awk -v x="$mx" -v b="$mb" 'BEGIN { printf "%.2fx", x / b }')
+  printf "%-${PAIR_WIDTH:-40}s %10s %10s %8s" "$label" "$mb" "$mx" "$ratio"
+  [[ -n $target ]] && printf ' %8s' "$target"
+  printf ' %10s\n' "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')"
+  printf '  runs (s): baseline %s | %s %s | %s peak RSS (KiB) %s\n' \
+    "${tb[*]}" "${PAIR_NAME:-xsr}" "${tx[*]}" "${PAIR_NAME:-xsr}" "${rss[*]}"
 }
 
 pair_header() { printf '%-40s %10s %10s %8s %10s\n' "pair" "base MB/s" "xsr MB/s" "ratio" "RSS MiB"; }

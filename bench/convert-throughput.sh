@@ -255,25 +255,9 @@ rss_conv_socket_pipe() {
   RSS=$(tail -n 1 "$TMPF")
 }
 
-# Runs baseline and converter alternately RUNS times; prints one result line.
-pair() {
-  local label=$1 base=$2 conv=$3 rssf=$4 target=$5
-  local -a tb=() tc=() rss=()
-  for ((i = 0; i < RUNS; i++)); do
-    "$base"; tb+=("$LAST")
-    "$conv"; tc+=("$LAST")
-    "$rssf"; rss+=("$RSS")
-  done
-  local mb mc peak
-  mb=$(mbps "$(median "${tb[@]}")")
-  mc=$(mbps "$(median "${tc[@]}")")
-  peak=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n 1)
-  printf '%-26s %10s %10s %8s %8s %10s\n' "$label" "$mb" "$mc" \
-    "$(awk -v x="$mc" -v b="$mb" 'BEGIN { printf "%.2fx", x / b }')" "$target" \
-    "$(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }')"
-  printf '  runs (s): baseline %s | convert %s | convert peak RSS (KiB) %s\n' \
-    "${tb[*]}" "${tc[*]}" "${rss[*]}"
-}
+# The shared pair() (common.sh), with a target column.
+PAIR_WIDTH=26
+PAIR_NAME=convert
 
 echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r), $(awk '/^MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
 echo "file system: $(findmnt -n -o FSTYPE,SOURCE -T "$DIR" | tr -s ' '), dirty_background_ratio $(cat /proc/sys/vm/dirty_background_ratio) dirty_ratio $(cat /proc/sys/vm/dirty_ratio); $(cp --version | head -n 1)"
