@@ -68,6 +68,7 @@ int cmd_inspect(int argc, char** argv) {
       ("records", po::bool_switch(), "list every header and record with its offset, type and length")
       ("config", po::bool_switch(), "print the xl / libvirt domain config")
       ("verbose,v", po::bool_switch(), "say how the image is read (on stderr)")
+      ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
       ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
   po::positional_options_description pos;
   pos.add("image", 1);
@@ -105,7 +106,16 @@ int cmd_inspect(int argc, char** argv) {
   xsr::InspectReport rep;
   rep.legacy = o.img.legacy();
   rep.legacy_width = o.img.guess().width;
-  xsr::inspect(o.img.stream(), opt, rep);
+  {
+    // A bar on stderr for large inputs on a terminal (not beside --records
+    // lines), gone before the report is printed.
+    const std::int64_t total = o.src.source->remaining();
+    xsr::cli::Progress bar(total, !records && !vm["no-progress"].as<bool>() &&
+                                      (total < 0 || total > (256ll << 20)));
+    opt.progress = [&bar](std::uint64_t done) { bar.update(done); };
+    xsr::inspect(o.img.stream(), opt, rep);
+    opt.progress = nullptr;
+  }
   rep.error = o.img.finish(rep.error);
   if (rep.legacy && !o.img.legacy_config().empty()) {
     rep.config_kind = "xl";
@@ -150,6 +160,7 @@ int cmd_extract(int argc, char** argv) {
       ("page", po::value<std::string>(), "print the page of this pfn as a hex dump (hexdump -C)")
       ("verbose,v", po::bool_switch(), "say how the image is read and how pages moved (on stderr)")
       ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
+      ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
       ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
   po::positional_options_description pos;
   pos.add("image", 1);
@@ -206,7 +217,16 @@ int cmd_extract(int argc, char** argv) {
   std::string err;
   if (!out.open(vm["output"].as<std::string>(), &err)) die(1, "extract: cannot open output " + err);
   if (!out.temp_path().empty()) xsr::cli::remove_on_signal(out.temp_path());
-  xsr::ExtractResult r = xsr::extract(o.img.stream(), out.fd(), opt);
+  xsr::ExtractResult r;
+  {
+    // A bar on stderr for large inputs on a terminal, gone before the summary.
+    const std::int64_t total = o.src.source->remaining();
+    xsr::cli::Progress bar(total, !quiet && !vm["no-progress"].as<bool>() &&
+                                      (total < 0 || total > (256ll << 20)));
+    opt.progress = [&bar](std::uint64_t done) { bar.update(done); };
+    r = xsr::extract(o.img.stream(), out.fd(), opt);
+    opt.progress = nullptr;
+  }
   r.error = o.img.finish(r.error);
   if (r.error) {
     out.abort();

@@ -211,6 +211,7 @@ ExtractResult extract(Source& src, int out, const ExtractOptions& opt) {
   VerifyOptions vo;
   vo.format = Format::autodetect;
   vo.observer = &x;
+  vo.progress = opt.progress;
   res.error = verify(src, vo, res.stats);
   res.bodies = x.bodies();
   res.pfns = x.written().size();

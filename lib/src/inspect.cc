@@ -285,6 +285,7 @@ void inspect(Source& src, const InspectOptions& opt, InspectReport& rep) {
   VerifyOptions vo;
   vo.format = Format::autodetect;
   vo.observer = &c;
+  vo.progress = opt.progress;
   rep.error = verify(src, vo, rep.stats);
   find_holes(opt, rep);
 }

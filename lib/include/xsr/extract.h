@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "xsr/error.h"
@@ -23,6 +24,8 @@ struct ExtractOptions {
   std::uint64_t first_pfn = 0;                 // --pfn A-B: only these pfns
   std::uint64_t last_pfn = libxc::kPfnMask;
   bool elf = false;                            // an ELF core instead of raw
+  // Called with the bytes read so far, about every 64 MiB; null: none.
+  std::function<void(std::uint64_t)> progress;
 };
 
 struct ExtractResult {

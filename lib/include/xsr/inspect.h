@@ -25,6 +25,8 @@ struct InspectOptions {
   bool records_json = false;  // record_line gets JSON objects instead of text
   std::size_t max_config = 16u << 20;  // domain config bytes kept
   std::size_t max_holes = 1024;        // hole ranges listed
+  // Called with the bytes read so far, about every 64 MiB; null: none.
+  std::function<void(std::uint64_t)> progress;
 };
 
 struct InspectReport {
