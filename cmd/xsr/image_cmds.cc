@@ -110,8 +110,7 @@ int cmd_inspect(int argc, char** argv) {
     // A bar on stderr for large inputs on a terminal (not beside --records
     // lines), gone before the report is printed.
     const std::int64_t total = o.src.source->remaining();
-    xsr::cli::Progress bar(total, !records && !vm["no-progress"].as<bool>() &&
-                                      (total < 0 || total > (256ll << 20)));
+    xsr::cli::Progress bar(total, !records && !vm["no-progress"].as<bool>());
     opt.progress = [&bar](std::uint64_t done) { bar.update(done); };
     xsr::inspect(o.img.stream(), opt, rep);
     opt.progress = nullptr;
@@ -221,8 +220,7 @@ int cmd_extract(int argc, char** argv) {
   {
     // A bar on stderr for large inputs on a terminal, gone before the summary.
     const std::int64_t total = o.src.source->remaining();
-    xsr::cli::Progress bar(total, !quiet && !vm["no-progress"].as<bool>() &&
-                                      (total < 0 || total > (256ll << 20)));
+    xsr::cli::Progress bar(total, !quiet && !vm["no-progress"].as<bool>());
     opt.progress = [&bar](std::uint64_t done) { bar.update(done); };
     r = xsr::extract(o.img.stream(), out.fd(), opt);
     opt.progress = nullptr;

@@ -102,8 +102,7 @@ int cmd_verify(int argc, char** argv) {
   if (!quiet) opt.note = [](const std::string& l) { std::fprintf(stderr, "xsr: note: %s\n", l.c_str()); };
   // A bar only for large inputs on a terminal: small ones finish first.
   const std::int64_t total = src.source->remaining();
-  xsr::cli::Progress bar(total, !quiet && !vm["no-progress"].as<bool>() &&
-                                    (total < 0 || total > (256ll << 20)));
+  xsr::cli::Progress bar(total, !quiet && !vm["no-progress"].as<bool>());
   opt.progress = [&bar](std::uint64_t done) { bar.update(done); };
 
   xsr::StreamStats st;
@@ -231,7 +230,7 @@ int cmd_convert(int argc, char** argv) {
                    std::string(xsr::codec_name(codec)).c_str());
   }
   const std::int64_t total = src.source->remaining();
-  xsr::cli::Progress bar(total, !quiet && !vm["no-progress"].as<bool>() && (total < 0 || total > (256ll << 20)));
+  xsr::cli::Progress bar(total, !quiet && !vm["no-progress"].as<bool>());
   opt.progress = [&bar](std::uint64_t done) { bar.update(done); };
 
   // --verify: the verifier reads what the converter writes, in its own

@@ -49,7 +49,7 @@ std::uint64_t now_ns() {
 }
 
 Progress::Progress(std::int64_t total, bool enabled)
-    : total_(total), on_(enabled && isatty(2)), start_ns_(now_ns()) {}
+    : total_(total), on_(enabled && isatty(2) && (total < 0 || total > kMinBytes)), start_ns_(now_ns()) {}
 
 Progress::~Progress() {
   if (on_ && last_ns_) std::fputs("\r\033[K", stderr);

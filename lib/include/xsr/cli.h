@@ -23,9 +23,12 @@ class Log {
   bool verbose_, quiet_, syslog_;
 };
 
-// A one-line progress bar on stderr, drawn only when stderr is a terminal.
+// A one-line progress bar on stderr, drawn only when stderr is a terminal
+// and the input is large (over kMinBytes) or of unknown size (total < 0):
+// small inputs finish before a bar would say anything.
 class Progress {
  public:
+  static constexpr std::int64_t kMinBytes = 256ll << 20;
   Progress(std::int64_t total, bool enabled);
   ~Progress();
   void update(std::uint64_t done);
