@@ -28,6 +28,16 @@ timed() {
   ((rc == 0)) || bench_die "$* exited $rc"
 }
 
+# check_rc WHAT STATUS...: dies unless every status is 0. Every member of a
+# timed pipeline must succeed: a failing cat upstream would mean xsr
+# stopped reading early, one downstream that it wrote nothing sensible.
+check_rc() {
+  local what=$1 s
+  shift
+  for s in "$@"; do ((s == 0)) || bench_die "$what: exit status $*"; done
+  return 0
+}
+
 # peak_rss CMD...: runs CMD under GNU time (untimed), sets RSS (KiB).
 peak_rss() {
   local f rc=0

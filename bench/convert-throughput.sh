@@ -36,6 +36,7 @@ CONVERT=${CONVERT:-build/cmd/convert-legacy-stream}
 SIZE=${SIZE:-4G}
 RUNS=${RUNS:-5}
 
+BENCH_NAME=convert-throughput
 die() { echo "convert-throughput: $*" >&2; exit 1; }
 
 [[ -x $XSR ]] || die "no xsr binary at '$XSR' (set XSR=...)"
@@ -74,15 +75,6 @@ trap 'exit 130' INT TERM
 
 warm() { cat -- "$IMG" > /dev/null; }
 
-# Every member of every pipeline must exit 0: a failing cat upstream would
-# mean the converter stopped reading early, one downstream that it wrote
-# nothing sensible.
-check_rc() {
-  local what=$1; shift
-  local s
-  for s in "$@"; do ((s == 0)) || die "$what: exit status $*"; done
-  return 0
-}
 
 # Untimed, after each file run: the output goes, and the file system is
 # synced so the next run starts with no writeback (or discard) pending.

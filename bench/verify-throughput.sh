@@ -21,6 +21,7 @@ SIZE=${SIZE:-4G}
 RUNS=${RUNS:-5}
 IO=${IO:-}
 
+BENCH_NAME=verify-throughput
 die() { echo "verify-throughput: $*" >&2; exit 1; }
 
 [[ -x $XSR ]] || die "no xsr binary at '$XSR' (set XSR=...)"
@@ -50,15 +51,6 @@ trap 'exit 130' INT TERM
 
 warm() { cat -- "$IMG" > /dev/null; }
 
-# Verify runs must exit 0, and cat on the writing side of a pipe too (a
-# failing cat would mean xsr stopped reading early).
-check_rc() {
-  local what=$1; shift
-  local -a st=("$@")
-  ((st[0] == 0)) || die "$what: exit status ${st[*]}"
-  if ((${#st[@]} > 1)); then ((st[1] == 0)) || die "$what: exit status ${st[*]}"; fi
-  return 0
-}
 
 # Each timer warms the page cache, runs the bare command (no wrapper in the
 # timed path) and sets LAST in seconds.
