@@ -7,6 +7,8 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <functional>
 #include <vector>
 
 #include "source_impl.h"
@@ -31,9 +33,18 @@ struct Rng {
   }
 };
 
+std::uint64_t mono_ns() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 class Writer {
  public:
-  explicit Writer(int fd) : fd_(fd) { small_.reserve(1 << 16); }
+  Writer(int fd, const GenOptions& o)
+      : fd_(fd), rate_(o.rate), progress_(o.progress), start_ns_(o.rate ? mono_ns() : 0) {
+    small_.reserve(1 << 16);
+  }
 
   void put(const void* p, std::size_t n) {
     auto* b = static_cast<const std::byte*>(p);
@@ -68,13 +79,30 @@ class Writer {
         --cnt;
         continue;
       }
-      ssize_t r = ::writev(fd_, v, cnt);
+      ssize_t r;
+      if (rate_) {
+        // Paced: at most rate/20 bytes, once the average allows them.
+        iovec t[2];
+        int tc = 0;
+        std::size_t n = 0;
+        const std::size_t lim = static_cast<std::size_t>(std::max<u64>(rate_ / 20, 1));
+        for (int i = 0; i < cnt && n < lim; ++i) {
+          t[tc] = v[i];
+          t[tc].iov_len = std::min(t[tc].iov_len, lim - n);
+          n += t[tc++].iov_len;
+        }
+        pace(n);
+        r = ::writev(fd_, t, tc);
+      } else {
+        r = ::writev(fd_, v, cnt);
+      }
       if (r < 0) {
         if (errno == EINTR) continue;
         error = std::string("write failed: ") + std::strerror(errno);
         return;
       }
       bytes += static_cast<u64>(r);
+      if (progress_) progress_(bytes, records, pages);
       std::size_t left = static_cast<std::size_t>(r);
       while (cnt > 0 && left >= v[0].iov_len) {
         left -= v[0].iov_len;
@@ -91,10 +119,26 @@ class Writer {
 
   u64 bytes = 0;
   u64 records = 0;
+  u64 pages = 0;
   std::string error;
 
  private:
+  // Sleeps until writing n more bytes keeps the average since the start
+  // within the rate.
+  void pace(std::size_t n) {
+    const long double due_s = static_cast<long double>(bytes + n) / static_cast<long double>(rate_);
+    const u64 due = start_ns_ + static_cast<u64>(due_s * 1e9L);
+    for (u64 now = mono_ns(); now < due; now = mono_ns()) {
+      const u64 d = due - now;
+      timespec ts{static_cast<time_t>(d / 1000000000ull), static_cast<long>(d % 1000000000ull)};
+      ::nanosleep(&ts, nullptr);
+    }
+  }
+
   int fd_;
+  u64 rate_;
+  const std::function<void(u64, u64, u64)>& progress_;
+  u64 start_ns_;
   std::vector<std::byte> small_;
 };
 
@@ -127,7 +171,7 @@ bool hvm_hole(u64 pfn) { return pfn >= 0xa0 && pfn < 0xc0; }
 
 class Generator {
  public:
-  Generator(int fd, const GenOptions& o) : w_(fd), o_(o), rng_{o.seed} {
+  Generator(int fd, const GenOptions& o) : w_(fd, o), o_(o), rng_{o.seed} {
     const u64 body = std::max<u64>(o.size, 16 << 10);
     pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
     batch_ = std::clamp<u32>(o.batch, 1, 1024);
@@ -166,7 +210,7 @@ class Generator {
     GenResult r;
     r.bytes = w_.bytes;
     r.records = w_.records;
-    r.pages = pages_;
+    r.pages = w_.pages;
     r.pfn_range = pfn_range_;
     r.error = w_.error;
     return r;
@@ -259,9 +303,9 @@ class Generator {
       w_.put(h);
       w_.put(libxc::PageDataHeader{n, 0});
       w_.put(entries.data(), 8 * std::size_t{n});
-      w_.flush(area_.get(), std::size_t{data_pages} * kPageSize);
       ++w_.records;
-      pages_ += data_pages;
+      w_.pages += data_pages;
+      w_.flush(area_.get(), std::size_t{data_pages} * kPageSize);
       done += n;
     }
   }
@@ -347,13 +391,12 @@ class Generator {
   u64 pfn_range_;
   u32 batch_;
   detail::AlignedBuf area_;
-  u64 pages_ = 0;
 };
 
 // A legacy stream (REFERENCE.md "Legacy input"), as Xen 4.5's save wrote it.
 class LegacyGenerator {
  public:
-  LegacyGenerator(int fd, const GenOptions& o) : w_(fd), o_(o), rng_{o.seed} {
+  LegacyGenerator(int fd, const GenOptions& o) : w_(fd, o), o_(o), rng_{o.seed} {
     const u64 body = std::max<u64>(o.size, 16 << 10);
     pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
     batch_ = std::clamp<u32>(o.batch, 1, 1024);
@@ -456,7 +499,7 @@ class LegacyGenerator {
     w_.flush(nullptr, 0);
     GenResult r;
     r.bytes = w_.bytes;
-    r.pages = pages_;
+    r.pages = w_.pages;
     r.pfn_range = pfn_range_;
     r.error = w_.error;
     return r;
@@ -494,8 +537,8 @@ class LegacyGenerator {
       }
       w_.put(std::int32_t(n));
       w_.put(entries.data(), std::size_t{n} * ul_);
+      w_.pages += data_pages;
       w_.flush(area_.get(), std::size_t{data_pages} * kPageSize);
-      pages_ += data_pages;
       first += n;
     }
   }
@@ -507,7 +550,6 @@ class LegacyGenerator {
   u32 batch_;
   std::size_t ul_;
   detail::AlignedBuf area_;
-  u64 pages_ = 0;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace xsr {
@@ -30,6 +31,13 @@ struct GenOptions {
   // (without the v2 flag) in front; libxl and libxc write the bare stream.
   bool legacy = false;
   std::uint32_t toolstack_width = 64;  // legacy ulong size in bits: 32 or 64
+  // Pace in bytes per second (0: as fast as the output takes it): writes
+  // of at most max(rate/20, 1) bytes, each started only once the average
+  // since the start, that write included, stays within the rate.
+  std::uint64_t rate = 0;
+  // Called after each write with the bytes written, and the records and
+  // page bodies put out (or buffered) so far.
+  std::function<void(std::uint64_t bytes, std::uint64_t records, std::uint64_t pages)> progress;
 };
 
 struct GenResult {

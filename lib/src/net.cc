@@ -1,0 +1,265 @@
+#include "xsr/net.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+
+namespace xsr::net {
+namespace {
+
+std::uint64_t mono_ms() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+bool unix_addr(const Address& a, sockaddr_un& sa, std::string* err) {
+  std::memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  if (a.path.size() >= sizeof sa.sun_path) {
+    *err = a.text + ": socket path too long (" + std::to_string(a.path.size()) + " bytes, at most " +
+           std::to_string(sizeof sa.sun_path - 1) + ")";
+    return false;
+  }
+  std::memcpy(sa.sun_path, a.path.data(), a.path.size());
+  return true;
+}
+
+// getaddrinfo for a TCP stream address; null with *err set on failure.
+addrinfo* resolve(const Address& a, bool passive, std::string* err) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+  addrinfo* res = nullptr;
+  int r = ::getaddrinfo(a.host.empty() ? nullptr : a.host.c_str(), a.port.c_str(), &hints, &res);
+  if (r != 0) {
+    *err = a.text + ": " + ::gai_strerror(r);
+    return nullptr;
+  }
+  return res;
+}
+
+void tune_tcp(int fd) {
+  int one = 1;
+  // Records go out whole, header and body together; no Nagle delay on the
+  // small header writes between spliced bodies.
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+std::string name_of(const sockaddr* sa) {
+  char host[NI_MAXHOST], serv[NI_MAXSERV];
+  socklen_t len = sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::getnameinfo(sa, len, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return "?";
+  if (sa->sa_family == AF_INET6) return std::string("[") + host + "]:" + serv;
+  return std::string(host) + ":" + serv;
+}
+
+}  // namespace
+
+bool parse_address(std::string_view spec, Address& a, std::string* err) {
+  a = Address{};
+  a.text = std::string(spec);
+  if (spec.starts_with("unix:")) {
+    a.is_unix = true;
+    a.path = std::string(spec.substr(5));
+    if (a.path.empty()) {
+      *err = "'" + a.text + "': no socket path after 'unix:'";
+      return false;
+    }
+    return true;
+  }
+  std::string_view host, port;
+  if (spec.starts_with("[")) {
+    std::size_t close = spec.find(']');
+    if (close == std::string_view::npos || close + 1 >= spec.size() || spec[close + 1] != ':') {
+      *err = "'" + a.text + "': expected [IPV6]:PORT";
+      return false;
+    }
+    host = spec.substr(1, close - 1);
+    port = spec.substr(close + 2);
+  } else {
+    std::size_t colon = spec.rfind(':');
+    if (colon == std::string_view::npos || spec.find(':') != colon) {
+      *err = "'" + a.text + "': expected HOST:PORT, [IPV6]:PORT or unix:PATH";
+      return false;
+    }
+    host = spec.substr(0, colon);
+    port = spec.substr(colon + 1);
+  }
+  bool digits = !port.empty() && port.size() <= 5;
+  unsigned long v = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') digits = false;
+    else v = v * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (!digits || v > 65535) {
+    *err = "'" + a.text + "': bad port '" + std::string(port) + "'";
+    return false;
+  }
+  a.host = std::string(host);
+  a.port = std::string(port);
+  return true;
+}
+
+int listen_on(const Address& a, std::string* err, std::string* bound) {
+  if (a.is_unix) {
+    sockaddr_un sa;
+    if (!unix_addr(a, sa, err)) return -1;
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      *err = a.text + ": socket: " + std::strerror(errno);
+      return -1;
+    }
+    // A socket file left by an earlier run would make bind fail; anything
+    // else at the path is not ours to remove.
+    struct stat st;
+    if (::lstat(a.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(a.path.c_str());
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(fd, 4) != 0) {
+      *err = a.text + ": " + std::strerror(errno);
+      ::close(fd);
+      return -1;
+    }
+    if (bound) *bound = a.text;
+    return fd;
+  }
+  addrinfo* res = resolve(a, true, err);
+  if (!res) return -1;
+  int fd = -1;
+  std::string last = "no address";
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      last = std::strerror(errno);
+      continue;
+    }
+    int one = 1;
+    (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 4) == 0) break;
+    last = std::strerror(errno);
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(res);
+  if (fd < 0) {
+    *err = a.text + ": " + last;
+    return -1;
+  }
+  if (bound) {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+      *bound = name_of(reinterpret_cast<sockaddr*>(&ss));
+    else
+      *bound = a.text;
+  }
+  return fd;
+}
+
+int accept_one(int lfd, int timeout_ms, std::string* err) {
+  for (;;) {
+    if (int e = wait_ready(lfd, POLLIN, timeout_ms)) {
+      if (e == ETIMEDOUT) {
+        char b[64];
+        std::snprintf(b, sizeof b, "no connection within %g s", timeout_ms / 1000.0);
+        *err = b;
+      } else {
+        *err = std::string("accept: ") + std::strerror(e);
+      }
+      return -1;
+    }
+    int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+      sockaddr_storage ss;
+      socklen_t len = sizeof ss;
+      if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 && ss.ss_family != AF_UNIX)
+        tune_tcp(fd);
+      return fd;
+    }
+    if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED) continue;
+    *err = std::string("accept: ") + std::strerror(errno);
+    return -1;
+  }
+}
+
+int connect_to(const Address& a, int retry_ms, std::string* err) {
+  const std::uint64_t deadline = mono_ms() + static_cast<std::uint64_t>(retry_ms < 0 ? 0 : retry_ms);
+  for (;;) {
+    int fd = -1, e = 0;
+    if (a.is_unix) {
+      sockaddr_un sa;
+      if (!unix_addr(a, sa, err)) return -1;
+      fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) e = errno;
+      else if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) e = errno;
+    } else {
+      addrinfo* res = resolve(a, false, err);
+      if (!res) return -1;
+      e = ECONNREFUSED;
+      for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+        fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+          e = errno;
+          continue;
+        }
+        int r;
+        do r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+        while (r != 0 && errno == EINTR);
+        if (r == 0) {
+          e = 0;
+          break;
+        }
+        e = errno;
+        ::close(fd);
+        fd = -1;
+      }
+      ::freeaddrinfo(res);
+      if (fd >= 0) tune_tcp(fd);
+    }
+    if (e == 0) return fd;
+    if (fd >= 0) ::close(fd);
+    const bool not_yet = e == ECONNREFUSED || e == ENOENT;
+    if (!not_yet || mono_ms() >= deadline) {
+      *err = a.text + ": " + std::strerror(e);
+      return -1;
+    }
+    timespec ts{0, 20 * 1000 * 1000};
+    ::nanosleep(&ts, nullptr);
+  }
+}
+
+void unlink_unix(const Address& a) {
+  if (a.is_unix) ::unlink(a.path.c_str());
+}
+
+int wait_ready(int fd, short events, int timeout_ms) {
+  const std::uint64_t start = mono_ms();
+  pollfd p{fd, events, 0};
+  for (;;) {
+    int left = -1;
+    if (timeout_ms >= 0) {
+      std::uint64_t spent = mono_ms() - start;
+      left = spent >= static_cast<std::uint64_t>(timeout_ms) ? 0 : timeout_ms - static_cast<int>(spent);
+    }
+    int r = ::poll(&p, 1, left);
+    if (r > 0) return 0;
+    if (r == 0) return ETIMEDOUT;
+    if (errno != EINTR) return errno;
+  }
+}
+
+}  // namespace xsr::net
