@@ -1,13 +1,17 @@
 // xsr: one command for Xen save images and migration streams.
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,7 +20,9 @@
 #include "xsr/compress.h"
 #include "xsr/convert.h"
 #include "xsr/gen.h"
+#include "xsr/net.h"
 #include "xsr/source.h"
+#include "xsr/stats.h"
 #include "xsr/verify.h"
 #include "xsr_cmd.h"
 
@@ -47,13 +53,87 @@ xsr::Codec output_codec(const po::variables_map& vm, const char* cmd) {
   return *codec;
 }
 
+// --stats, --stats-interval, --stats-json: the same three on every command
+// that moves a stream.
+void add_stats_options(po::options_description& d) {
+  d.add_options()
+      ("stats", po::bool_switch(), "a line on stderr every --stats-interval (time, bytes, pages, records, "
+       "MiB/s average and now, cpu s/GiB) and a final summary line")
+      ("stats-interval", po::value<double>()->default_value(1.0), "SECONDS between --stats lines and samples")
+      ("stats-json", po::value<std::string>(),
+       "write counts, throughput, cpu, peak RSS and the throughput samples as JSON to FILE");
+}
+
+// A RunStats when --stats or --stats-json asked for one, else null.
+std::unique_ptr<xsr::cli::RunStats> make_stats(const po::variables_map& vm, const char* cmd) {
+  const double iv = vm["stats-interval"].as<double>();
+  if (!std::isfinite(iv) || iv <= 0 || iv > 86400)
+    die(2, std::string(cmd) + ": --stats-interval must be a number of seconds above 0");
+  if (vm.count("stats-json") && vm["stats-json"].as<std::string>().empty())
+    die(2, std::string(cmd) + ": --stats-json needs a file name");
+  const bool lines = vm["stats"].as<bool>();
+  if (!lines && !vm.count("stats-json")) return nullptr;
+  return std::make_unique<xsr::cli::RunStats>(cmd, lines, iv);
+}
+
+// The members --stats-json adds for a verdict: "ok" and "error" (a message
+// or null).
+std::string verdict_json(const std::string& error) {
+  if (error.empty()) return ",\"ok\":true,\"error\":null";
+  std::string s = ",\"ok\":false,\"error\":\"";
+  s.append(xsr::cli::json_escape(error)).append("\"");
+  return s;
+}
+
+// Writes --stats-json when asked; false (with the error line printed) when
+// it cannot be written.
+bool write_stats_json(const xsr::cli::RunStats* stats, const po::variables_map& vm, const char* cmd,
+                      const std::string& extra) {
+  if (!stats || !vm.count("stats-json")) return true;
+  std::string err;
+  if (stats->write_json(vm["stats-json"].as<std::string>(), extra, &err)) return true;
+  std::fprintf(stderr, "xsr %s: --stats-json: %s\n", cmd, err.c_str());
+  return false;
+}
+
+// Counts for --stats from what the verifier reads: records as they pass,
+// page bodies from the PAGE_DATA entries' types, and the bytes up to the
+// end of each record (finer than the verifier's progress calls).
+class StatsObserver final : public xsr::StreamObserver {
+ public:
+  explicit StatsObserver(xsr::cli::RunStats& s) : s_(s) {}
+  void header(std::string_view, std::uint64_t off, std::uint64_t len) override { s_.set_bytes(off + len); }
+  void pfns(std::span<const std::byte> chunk) override {
+    for (std::size_t i = 0; i + 8 <= chunk.size(); i += 8) {
+      std::uint64_t pfn;
+      std::memcpy(&pfn, chunk.data() + i, 8);
+      pending_ += xsr::libxc::page_type_has_data(static_cast<unsigned>(pfn >> xsr::libxc::kPfnTypeShift));
+    }
+  }
+  void record(xsr::Layer layer, std::uint32_t type, std::uint64_t off, std::uint64_t len,
+              std::span<const std::byte>) override {
+    s_.add_records(1);
+    if (layer == xsr::Layer::libxc && type == xsr::libxc::PAGE_DATA) s_.add_pages(pending_);
+    pending_ = 0;
+    s_.set_bytes(off + sizeof(xsr::RecordHeader) + xsr::padded(len));
+  }
+
+ private:
+  xsr::cli::RunStats& s_;
+  std::uint64_t pending_ = 0;  // page bodies of the PAGE_DATA being read
+};
+
 int cmd_verify(int argc, char** argv) {
   po::options_description desc(
-      "Usage: xsr verify [options] [FILE|FD|-]\n\n"
+      "Usage: xsr verify [options] [FILE|FD|-]\n"
+      "       xsr verify [options] --listen ADDR\n\n"
       "Verifies a Xen v2/v3 migration stream or save image: every check of Xen's\n"
       "verify-stream-v2, without its defects. The format is detected unless given;\n"
       "gzip, zstd, xz and bzip2 compressed input is decompressed on the fly.\n"
-      "Exit status: 0 valid, 1 invalid or truncated, 2 tool error.\n\nOptions");
+      "--listen accepts one connection (HOST:PORT, [V6ADDR]:PORT or unix:PATH) and\n"
+      "verifies what arrives; with port 0 the port taken is said on stderr\n"
+      "('xsr verify: listening on 127.0.0.1:PORT').\n"
+      "Exit status: 0 valid, 1 invalid or truncated (or no connection), 2 tool error.\n\nOptions");
   desc.add_options()
       ("help,h", "show this help")
       ("input", po::value<std::string>()->default_value("-"), "FILE, FD number or - (stdin)")
@@ -64,7 +144,10 @@ int cmd_verify(int argc, char** argv) {
       ("verbose,v", po::bool_switch(), "print every record as the reference's -v does, and the I/O path")
       ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
       ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
-      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read")
+      ("listen", po::value<std::string>(), "ADDR: accept one connection and verify what arrives on it")
+      ("timeout", po::value<double>(), "with --listen: SECONDS to wait for the connection (default: no limit)");
+  add_stats_options(desc);
   po::positional_options_description pos;
   pos.add("input", 1);
   po::variables_map vm = parse(argc, argv, desc, pos, "verify");
@@ -85,8 +168,52 @@ int cmd_verify(int argc, char** argv) {
              quiet = vm["quiet"].as<bool>();
   const xsr::IoMode mode = io_mode(vm["io"].as<std::string>(), "verify");
 
-  const std::string in = vm["input"].as<std::string>();
-  const std::string name = spec_name(in, "<stdin>");
+  std::unique_ptr<xsr::cli::RunStats> stats = make_stats(vm, "verify");
+
+  std::string in = vm["input"].as<std::string>();
+  std::string name = spec_name(in, "<stdin>");
+  // --listen: the input is the one connection accepted. It is shut down
+  // once the verdict is in (a sender still writing learns at once) and
+  // closed on return, after the source that reads it is gone.
+  struct Conn {
+    int fd = -1;
+    ~Conn() {
+      if (fd >= 0) ::close(fd);
+    }
+  } conn;
+  if (vm.count("timeout") && !vm.count("listen")) die(2, "verify: --timeout goes with --listen");
+  if (vm.count("listen")) {
+    if (!vm["input"].defaulted()) die(2, "verify: an input and --listen are exclusive");
+    int timeout_ms = -1;
+    if (vm.count("timeout")) {
+      const double t = vm["timeout"].as<double>();
+      if (!std::isfinite(t) || t <= 0 || t > 2e6) die(2, "verify: --timeout must be a number of seconds above 0");
+      timeout_ms = std::max(1, static_cast<int>(t * 1000));
+    }
+    xsr::net::Address addr;
+    std::string err, bound;
+    if (!xsr::net::parse_address(vm["listen"].as<std::string>(), addr, &err)) die(2, "verify: --listen " + err);
+    const int lfd = xsr::net::listen_on(addr, &err, &bound);
+    if (lfd < 0) {
+      if (!quiet) std::fprintf(stderr, "xsr verify: cannot listen on %s\n", err.c_str());
+      return 1;
+    }
+    // Port 0: whoever started us learns the port from this line.
+    if (verbose || (!addr.is_unix && addr.port == "0")) {
+      std::fprintf(stderr, "xsr verify: listening on %s\n", bound.c_str());
+      std::fflush(stderr);
+    }
+    conn.fd = xsr::net::accept_one(lfd, timeout_ms, &err);
+    ::close(lfd);
+    xsr::net::unlink_unix(addr);
+    if (conn.fd < 0) {
+      if (!quiet) std::fprintf(stderr, "xsr verify: %s\n", err.c_str());
+      return 1;
+    }
+    if (verbose) std::fprintf(stderr, "xsr verify: connection on %s\n", bound.c_str());
+    in = std::to_string(conn.fd);
+    name = bound;
+  }
   xsr::OpenResult src = xsr::open_input(in, mode);
   if (!src.source) die(2, "verify: cannot open " + src.error);
   if (verbose) {
@@ -103,7 +230,16 @@ int cmd_verify(int argc, char** argv) {
   // A bar only for large inputs on a terminal: small ones finish first.
   const std::int64_t total = src.source->remaining();
   xsr::cli::Progress bar(total, !quiet && !vm["no-progress"].as<bool>());
-  opt.progress = [&bar](std::uint64_t done) { bar.update(done); };
+  opt.progress = [&bar, s = stats.get()](std::uint64_t done) {
+    bar.update(done);
+    if (s) s->set_bytes(done);
+  };
+  std::optional<StatsObserver> counter;
+  if (stats) {
+    counter.emplace(*stats);
+    opt.observer = &*counter;
+    stats->start();
+  }
 
   xsr::StreamStats st;
   const std::uint64_t t0 = xsr::cli::now_ns();
@@ -115,11 +251,19 @@ int cmd_verify(int argc, char** argv) {
   if ((e ? e.code != xsr::Errc::io : src.source->finish() != 0) && src.source->error())
     e = xsr::Error{xsr::Errc::io, src.source->pos(), xsr::kNoRecord, xsr::Layer::libxc, 0,
                    "read failed: " + src.source->error_text()};
+  if (conn.fd >= 0) ::shutdown(conn.fd, SHUT_RDWR);
+  bool stats_ok = true;
+  if (stats) {
+    stats->set_bytes(st.bytes);
+    stats->stop();
+    stats_ok = write_stats_json(stats.get(), vm, "verify", verdict_json(e ? e.message() : std::string()));
+  }
   if (json) std::fputs(xsr::cli::stats_json(name, e, st, secs).c_str(), stdout);
   if (e) {
     if (!quiet) std::fprintf(stderr, "xsr verify: %s: %s\n", name.c_str(), e.message().c_str());
     return xsr::exit_code(e.code);
   }
+  if (!stats_ok) return 1;
   if (!quiet && !json) {
     std::printf("%s: valid %s stream (libxc v%u, %s%s), %s, %llu records, %llu pages%s\n",
                 name.c_str(), st.container.c_str(), st.libxc_version,
@@ -159,6 +303,7 @@ int cmd_convert(int argc, char** argv) {
       ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
       ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
       ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  add_stats_options(desc);
   po::positional_options_description pos;
   pos.add("input", 1).add("output", 1);
   po::variables_map vm = parse(argc, argv, desc, pos, "convert");
@@ -170,6 +315,7 @@ int cmd_convert(int argc, char** argv) {
   const bool verbose = vm["verbose"].as<bool>(), quiet = vm["quiet"].as<bool>();
   const std::string in = vm["input"].as<std::string>(), outspec = vm["output"].as<std::string>();
   const std::string in_name = spec_name(in, "<stdin>");
+  std::unique_ptr<xsr::cli::RunStats> stats = make_stats(vm, "convert");
   xsr::cli::ignore_sigpipe();
   xsr::OpenResult src = xsr::open_input(in, io_mode(vm["io"].as<std::string>(), "convert"));
   if (!src.source) die(1, "convert: cannot open " + src.error);
@@ -231,7 +377,13 @@ int cmd_convert(int argc, char** argv) {
   }
   const std::int64_t total = src.source->remaining();
   xsr::cli::Progress bar(total, !quiet && !vm["no-progress"].as<bool>());
-  opt.progress = [&bar](std::uint64_t done) { bar.update(done); };
+  // --stats: input bytes as the converter reports them; records, pages
+  // and output bytes at the end.
+  opt.progress = [&bar, s = stats.get()](std::uint64_t done) {
+    bar.update(done);
+    if (s) s->set_bytes(done);
+  };
+  if (stats) stats->start();
 
   // --verify: the verifier reads what the converter writes, in its own
   // thread, in the same pass (page bodies pass it by as holes), so a pipe
@@ -257,39 +409,50 @@ int cmd_convert(int argc, char** argv) {
   }
   tap.close();
   if (check) verifier.join();
-  // A failed compression stops the converter with EPIPE; say the real cause.
-  if (std::string zerr = zout.finish(); !zerr.empty()) {
-    out.abort();
-    if (!quiet) std::fprintf(stderr, "xsr convert: %s\n", zerr.c_str());
-    return 1;
+  // A failed compression stops the converter with EPIPE; zerr says the
+  // real cause.
+  const std::string zerr = zout.finish();
+  if (stats) {
+    stats->set_bytes(r.in_bytes);
+    stats->add_records(r.records);
+    stats->add_pages(r.pages);
+    stats->stop();
   }
-  if (r.error) {
-    out.abort();
-    if (!quiet) std::fprintf(stderr, "xsr convert: %s: %s\n", in_name.c_str(), r.error.message().c_str());
-    return xsr::exit_code(r.error.code);
-  }
-  if (src.source->finish() != 0 && src.source->error()) {
+  int code = 0;
+  std::string why;  // the error line, after "xsr convert: "
+  if (!zerr.empty()) {
+    code = 1;
+    why = zerr;
+  } else if (r.error) {
+    code = xsr::exit_code(r.error.code);
+    why = in_name + ": " + r.error.message();
+  } else if (src.source->finish() != 0 && src.source->error()) {
     // A compressed input whose CRC or checksum (after the stream) is wrong.
-    out.abort();
-    if (!quiet) std::fprintf(stderr, "xsr convert: %s: read failed: %s\n", in_name.c_str(), src.source->error_text().c_str());
-    return 1;
-  }
-  if (check) {
+    code = 1;
+    why = in_name + ": read failed: " + src.source->error_text();
+  } else if (check) {
     xsr::Error e = verr;
     if (!e && st.bytes + r.tail_bytes != r.out_bytes) {
       e.code = xsr::Errc::bad_record;
       e.detail = "verification stopped at byte " + std::to_string(st.bytes) + " of " + std::to_string(r.out_bytes);
     }
     if (e) {
-      out.abort();
-      if (!quiet) std::fprintf(stderr, "xsr convert: the output fails verification: %s\n", e.message().c_str());
-      return 1;
+      code = 1;
+      why = "the output fails verification: " + e.message();
     }
   }
-  if (!out.commit(&err)) {
-    if (!quiet) std::fprintf(stderr, "xsr convert: %s\n", err.c_str());
-    return 1;
+  if (code) out.abort();
+  else if (!out.commit(&err)) {
+    code = 1;
+    why = err;
   }
+  if (code && !quiet) std::fprintf(stderr, "xsr convert: %s\n", why.c_str());
+  // The output is in place even when the summary cannot be written.
+  if (!write_stats_json(stats.get(), vm, "convert",
+                        verdict_json(why) + ",\"out_bytes\":" + std::to_string(r.out_bytes)) &&
+      !code)
+    code = 1;
+  if (code) return code;
   if (verbose) std::fprintf(stderr, "xsr convert: page data moved by %s\n", r.paths.empty() ? "nothing" : r.paths.c_str());
   if (!quiet)
     std::fprintf(stderr, "xsr convert: %s -> %s: %s, %llu records, %llu pages%s\n", in_name.c_str(),
@@ -300,9 +463,14 @@ int cmd_convert(int argc, char** argv) {
 
 int cmd_gen(int argc, char** argv) {
   po::options_description desc(
-      "Usage: xsr gen [options] [-o OUT]\n\n"
+      "Usage: xsr gen [options] [-o OUT]\n"
+      "       xsr gen [options] --connect ADDR\n\n"
       "Writes a deterministic v2/v3 stream: the same options and seed give the same\n"
-      "bytes. Each page holds its pfn and the seed in its first 16 bytes.\n\nOptions");
+      "bytes. Each page holds its pfn and the seed in its first 16 bytes.\n"
+      "--connect sends it over one connection (HOST:PORT, [V6ADDR]:PORT or unix:PATH,\n"
+      "retried for 10 s while nobody listens) instead. --rate paces it: RATE bytes\n"
+      "per second at most on average since the start (K, M, G: binary, so 500M is\n"
+      "500 MiB/s), in writes of at most RATE/20 bytes.\n\nOptions");
   desc.add_options()
       ("help,h", "show this help")
       ("output,o", po::value<std::string>()->default_value("-"), "file, FD number or - (stdout)")
@@ -322,7 +490,10 @@ int cmd_gen(int argc, char** argv) {
       ("mixed-pages", po::bool_switch(), "page bodies like a guest's memory (zero, text-like, random)")
       ("compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")
       ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")
-      ("force", po::bool_switch(), "write to a terminal anyway");
+      ("force", po::bool_switch(), "write to a terminal anyway")
+      ("connect", po::value<std::string>(), "ADDR: send the stream over a connection to ADDR instead of -o")
+      ("rate", po::value<std::string>(), "RATE: at most RATE bytes per second (64K, 16M, 1G, ...)");
+  add_stats_options(desc);
   po::positional_options_description pos;
   pos.add("output", 1);
   po::variables_map vm = parse(argc, argv, desc, pos, "gen");
@@ -358,12 +529,28 @@ int cmd_gen(int argc, char** argv) {
   const xsr::Codec codec = output_codec(vm, "gen");
   g.toolstack_width = vm["toolstack-width"].as<unsigned>();
   if (g.toolstack_width != 32 && g.toolstack_width != 64) die(2, "gen: --toolstack-width must be 32 or 64");
+  if (vm.count("rate")) {
+    const std::string rate = vm["rate"].as<std::string>();
+    if (!xsr::parse_size(rate, g.rate) || g.rate == 0)
+      die(2, "gen: --rate must be a number of bytes per second above 0 (64K, 16M, 1G), not '" + rate + "'");
+  }
+  std::unique_ptr<xsr::cli::RunStats> stats = make_stats(vm, "gen");
+  const bool to_socket = vm.count("connect") > 0;
+  if (to_socket && !vm["output"].defaulted()) die(2, "gen: an output and --connect are exclusive");
+  xsr::net::Address addr;
+  if (std::string err; to_socket && !xsr::net::parse_address(vm["connect"].as<std::string>(), addr, &err))
+    die(2, "gen: --connect " + err);
 
   const std::string out = vm["output"].as<std::string>();
   int fd;
   bool owned = false;
   std::string tmp;
-  if (out == "-") fd = 1;
+  if (to_socket) {
+    std::string err;
+    fd = xsr::net::connect_to(addr, 10000, &err);
+    if (fd < 0) die(1, "gen: cannot connect to " + err);
+    owned = true;
+  } else if (out == "-") fd = 1;
   else if (int n = xsr::parse_fd(out); n >= 0) fd = n;
   else {
     // Written under a temporary name and renamed at the end, so a failed
@@ -382,17 +569,38 @@ int cmd_gen(int argc, char** argv) {
     xsr::cli::ignore_sigpipe();  // a failed compression stops generate() with EPIPE
     if (!zout.start(fd, codec, vm["level"].as<int>(), &zerr)) die(2, "gen: " + zerr);
   }
+  // --stats: bytes as written; records and pages as generated.
+  std::uint64_t counted_records = 0, counted_pages = 0;
+  if (stats) {
+    g.progress = [&, s = stats.get()](std::uint64_t bytes, std::uint64_t records, std::uint64_t pages) {
+      s->set_bytes(bytes);
+      s->add_records(records - counted_records);
+      s->add_pages(pages - counted_pages);
+      counted_records = records;
+      counted_pages = pages;
+    };
+    stats->start();
+  }
   xsr::GenResult r = xsr::generate(codec != xsr::Codec::none ? zout.fd() : fd, g);
   if (codec != xsr::Codec::none && !(zerr = zout.finish()).empty()) r.error = zerr;
+  // A socket: end of stream for the peer, then closed.
+  if (to_socket && ::shutdown(fd, SHUT_WR) != 0 && r.error.empty())
+    r.error = std::string("shutdown: ") + std::strerror(errno);
   if (owned && ::close(fd) != 0 && r.error.empty()) r.error = std::string("close: ") + std::strerror(errno);
-  if (!r.error.empty()) {
-    if (owned) ::unlink(tmp.c_str());
-    die(1, "gen: " + r.error);
-  }
-  if (owned && ::rename(tmp.c_str(), out.c_str()) != 0) {
+  if (!r.error.empty() && !tmp.empty()) ::unlink(tmp.c_str());
+  if (r.error.empty() && !tmp.empty() && ::rename(tmp.c_str(), out.c_str()) != 0) {
+    r.error = "rename to " + out + ": " + std::strerror(errno);
     ::unlink(tmp.c_str());
-    die(1, "gen: rename to " + out + ": " + std::strerror(errno));
   }
+  if (stats) {
+    // Whatever the hook has not reported yet.
+    stats->set_bytes(r.bytes);
+    stats->add_records(r.records - std::min(r.records, counted_records));
+    stats->add_pages(r.pages - std::min(r.pages, counted_pages));
+    stats->stop();
+  }
+  if (stats && !write_stats_json(stats.get(), vm, "gen", verdict_json(r.error)) && r.error.empty()) return 1;
+  if (!r.error.empty()) die(1, "gen: " + r.error);
   std::fprintf(stderr, "xsr gen: %llu bytes, %llu records, %llu pages (pfns 0-%llu)\n",
                static_cast<unsigned long long>(r.bytes), static_cast<unsigned long long>(r.records),
                static_cast<unsigned long long>(r.pages),
