@@ -40,6 +40,7 @@ const char kUsage[] =
     "  convert IN OUT       convert a legacy (Xen <= 4.5) image or stream to v3\n"
     "  inspect [IMAGE]      summarise what an image holds (records, pages, vcpus, params)\n"
     "  extract IMAGE -o RAW write guest memory as a sparse raw file or an ELF core\n"
+    "  relay [IN] [-o OUT]  verify a stream in flight and forward it (pipes, sockets)\n"
     "  gen [-o OUT]         write a deterministic test stream\n"
     "\n"
     "'xsr <command> --help' describes a command's options.\n";
@@ -625,6 +626,7 @@ int main(int argc, char** argv) {
   if (cmd == "convert") return cmd_convert(argc - 1, argv + 1);
   if (cmd == "inspect") return xsr_cmd::cmd_inspect(argc - 1, argv + 1);
   if (cmd == "extract") return xsr_cmd::cmd_extract(argc - 1, argv + 1);
+  if (cmd == "relay") return xsr_cmd::cmd_relay(argc - 1, argv + 1);
   std::fprintf(stderr, "xsr: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
   return 2;
 }

@@ -61,5 +61,6 @@ inline std::string spec_name(const std::string& spec, const char* dash) {
 
 int cmd_inspect(int argc, char** argv);
 int cmd_extract(int argc, char** argv);
+int cmd_relay(int argc, char** argv);
 
 }  // namespace xsr_cmd

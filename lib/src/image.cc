@@ -12,25 +12,29 @@ namespace xsr {
 
 ImageInput::~ImageInput() { finish({}); }
 
-bool ImageInput::open(Source& raw, std::string& why) {
-  raw_ = &raw;
+bool legacy_image(Source& raw) {
   std::string_view kind = detect_format(raw);
   if (kind == "xl") {
     // An xl header without the v2 flag fronts a legacy stream.
     Bytes b = raw.peek(sizeof(xl::Header));
-    if (b.size() < sizeof(xl::Header)) return true;  // the verifier names the truncation
+    if (b.size() < sizeof(xl::Header)) return false;  // the verifier names the truncation
     xl::Header h;
     std::memcpy(&h, b.data(), sizeof h);
-    if (h.mandatory_flags & xl::kFlagStreamV2) return true;
-  } else if (kind == "libvirt") {
+    return !(h.mandatory_flags & xl::kFlagStreamV2);
+  }
+  if (kind == "libvirt") {
     Bytes b = raw.peek(sizeof(libvirt::Header));
-    if (b.size() < sizeof(libvirt::Header)) return true;
+    if (b.size() < sizeof(libvirt::Header)) return false;
     libvirt::Header h;
     std::memcpy(&h, b.data(), sizeof h);
-    if (h.version != 1) return true;
-  } else if (kind != "legacy") {
-    return true;
+    return h.version == 1;
   }
+  return kind == "legacy";
+}
+
+bool ImageInput::open(Source& raw, std::string& why) {
+  raw_ = &raw;
+  if (!legacy_image(raw)) return true;
   guess_ = detect_legacy(raw);
   if (!guess_.ok) {
     why = "neither a v2/v3 stream nor a legacy image: " + guess_.why;

@@ -69,6 +69,27 @@ std::string name_of(const sockaddr* sa) {
   return std::string(host) + ":" + serv;
 }
 
+// The outcome of connect(2) that returned `e`. A connect interrupted by a
+// signal goes on in the background: wait for it rather than call connect
+// again (that gives EALREADY). A loopback connect to a port in the
+// ephemeral range can meet itself (the kernel picks the very port as the
+// source while nobody listens yet) and "succeed": that is a refusal too.
+int finish_connect(int fd, int e) {
+  if (e == EINTR || e == EINPROGRESS) {
+    if (int w = wait_ready(fd, POLLOUT, -1)) return w;
+    socklen_t len = sizeof e;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) return errno;
+  }
+  if (e != 0) return e;
+  sockaddr_storage a{}, b{};
+  socklen_t la = sizeof a, lb = sizeof b;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &la) == 0 &&
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&b), &lb) == 0 && la == lb &&
+      a.ss_family != AF_UNIX && std::memcmp(&a, &b, la) == 0)
+    return ECONNREFUSED;
+  return 0;
+}
+
 }  // namespace
 
 bool parse_address(std::string_view spec, Address& a, std::string* err) {
@@ -205,7 +226,7 @@ int connect_to(const Address& a, int retry_ms, std::string* err) {
       if (!unix_addr(a, sa, err)) return -1;
       fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (fd < 0) e = errno;
-      else if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) e = errno;
+      else e = finish_connect(fd, ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 ? 0 : errno);
     } else {
       addrinfo* res = resolve(a, false, err);
       if (!res) return -1;
@@ -216,14 +237,8 @@ int connect_to(const Address& a, int retry_ms, std::string* err) {
           e = errno;
           continue;
         }
-        int r;
-        do r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
-        while (r != 0 && errno == EINTR);
-        if (r == 0) {
-          e = 0;
-          break;
-        }
-        e = errno;
+        e = finish_connect(fd, ::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno);
+        if (e == 0) break;
         ::close(fd);
         fd = -1;
       }

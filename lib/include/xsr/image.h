@@ -15,6 +15,10 @@
 
 namespace xsr {
 
+// Is raw (peeked, nothing consumed) a legacy image: a bare legacy stream, or
+// one behind an xl header without the v2 flag or a version 1 libvirt header?
+bool legacy_image(Source& raw);
+
 class ImageInput {
  public:
   ImageInput() = default;
