@@ -5,11 +5,15 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -71,6 +75,101 @@ inline Result run(std::vector<std::string> argv, int stdin_fd = -1, int pass_fd 
   r.exit = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   return r;
 }
+
+// A tool started without waiting for it: stdin from `in` (or /dev/null),
+// stdout to `out` (or captured when -1), stderr captured. Stderr can be
+// read a line at a time while it runs (a listening address, say).
+class Child {
+ public:
+  explicit Child(std::vector<std::string> argv, int in = -1, int out = -1) {
+    int o[2] = {-1, -1}, e[2];
+    if (out < 0) {
+      EXPECT_EQ(::pipe2(o, O_CLOEXEC), 0);
+    }
+    EXPECT_EQ(::pipe2(e, O_CLOEXEC), 0);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::signal(SIGPIPE, SIG_DFL);
+      ::dup2(in >= 0 ? in : ::open("/dev/null", O_RDONLY), 0);
+      ::dup2(out >= 0 ? out : o[1], 1);
+      ::dup2(e[1], 2);
+      std::vector<char*> a;
+      for (auto& s : argv) a.push_back(s.data());
+      a.push_back(nullptr);
+      ::execv(a[0], a.data());
+      ::_exit(127);
+    }
+    if (o[1] >= 0) ::close(o[1]);
+    ::close(e[1]);
+    out_ = o[0];
+    err_ = e[0];
+  }
+  ~Child() {
+    if (pid_ > 0) finish();
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  // The next stderr line (without its newline); empty after 5 s or at EOF.
+  std::string err_line() {
+    std::string l;
+    for (;;) {
+      pollfd p{err_, POLLIN, 0};
+      if (::poll(&p, 1, 5000) != 1) return l;
+      char c;
+      if (::read(err_, &c, 1) != 1) return l;
+      if (c == '\n') {
+        early_err_.append(l).push_back('\n');
+        return l;
+      }
+      l.push_back(c);
+    }
+  }
+
+  // Reads stderr lines up to one matching `re`; returns its first group
+  // (or the whole match), empty when none came.
+  std::string line_matching(const std::string& re) {
+    const std::regex r(re);
+    for (;;) {
+      std::string l = err_line();
+      if (l.empty()) return l;
+      std::smatch m;
+      if (std::regex_search(l, m, r)) return m.size() > 1 ? m[1].str() : m[0].str();
+    }
+  }
+
+  // Waits for the exit; stdout (when captured) and all of stderr.
+  Result finish() {
+    Result r;
+    std::thread t([&] {
+      auto e = read_all_fd(err_);
+      r.err.assign(reinterpret_cast<const char*>(e.data()), e.size());
+    });
+    if (out_ >= 0) {
+      auto o = read_all_fd(out_);
+      r.out.assign(reinterpret_cast<const char*>(o.data()), o.size());
+      ::close(out_);
+    }
+    t.join();
+    r.err.insert(0, early_err_);
+    ::close(err_);
+    int st = 0;
+    struct rusage ru {};
+    ::wait4(pid_, &st, 0, &ru);
+    pid_ = -1;
+    maxrss_kib_ = ru.ru_maxrss;
+    r.exit = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return r;
+  }
+  // Peak RSS of the finished child.
+  long maxrss_kib() const { return maxrss_kib_; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1, err_ = -1;
+  std::string early_err_;
+  long maxrss_kib_ = 0;
+};
 
 inline std::string slurp(const std::string& path) {
   std::ifstream in(path);

@@ -16,74 +16,6 @@ namespace {
 
 // A process left running while the test does something else: stderr is
 // readable line by line (to learn a port), then everything is collected.
-class Spawned {
- public:
-  explicit Spawned(std::vector<std::string> argv) {
-    int out[2], err[2];
-    EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
-    EXPECT_EQ(::pipe2(err, O_CLOEXEC), 0);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int in = ::open("/dev/null", O_RDONLY);
-      ::dup2(in, 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-      std::vector<char*> a;
-      for (auto& s : argv) a.push_back(s.data());
-      a.push_back(nullptr);
-      ::execv(a[0], a.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    ::close(err[1]);
-    out_ = out[0];
-    err_ = err[0];
-  }
-  ~Spawned() {
-    if (pid_ > 0) finish();
-  }
-
-  // The next stderr line (without its newline); empty after 5 s or at EOF.
-  std::string err_line() {
-    std::string l;
-    for (;;) {
-      pollfd p{err_, POLLIN, 0};
-      if (::poll(&p, 1, 5000) != 1) return l;
-      char c;
-      if (::read(err_, &c, 1) != 1) return l;
-      if (c == '\n') {
-        early_err_.append(l).push_back('\n');
-        return l;
-      }
-      l.push_back(c);
-    }
-  }
-
-  Result finish() {
-    Result r;
-    std::thread t([&] {
-      auto e = read_all_fd(err_);
-      r.err.assign(reinterpret_cast<const char*>(e.data()), e.size());
-    });
-    auto o = read_all_fd(out_);
-    r.out.assign(reinterpret_cast<const char*>(o.data()), o.size());
-    t.join();
-    r.err.insert(0, early_err_);
-    ::close(out_);
-    ::close(err_);
-    int st = 0;
-    ::waitpid(pid_, &st, 0);
-    pid_ = -1;
-    r.exit = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    return r;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1, err_ = -1;
-  std::string early_err_;
-};
-
 std::vector<std::string> split_lines(const std::string& s) {
   std::vector<std::string> v;
   std::istringstream in(s);
@@ -260,7 +192,7 @@ TEST_F(StatsCli, GenRateHoldsTheAverageDown) {
 }
 
 TEST_F(StatsCli, GenOverTcpToVerifyListeningOnAnEphemeralPortGivesTheFileVerdict) {
-  Spawned v({xsr_bin(), "verify", "--listen", "127.0.0.1:0", "--stats-json", path("v.json")});
+  Child v({xsr_bin(), "verify", "--listen", "127.0.0.1:0", "--stats-json", path("v.json")});
   const std::string l = v.err_line();
   std::smatch m;
   ASSERT_TRUE(std::regex_match(l, m, std::regex(R"(xsr verify: listening on 127\.0\.0\.1:(\d+))"))) << l;
@@ -287,7 +219,7 @@ TEST_F(StatsCli, GenOverTcpToVerifyListeningOnAnEphemeralPortGivesTheFileVerdict
 TEST_F(StatsCli, GenAndVerifyMeetOnAUnixSocket) {
   const std::string sock = "unix:" + path("s");
   // No port to learn: gen retries until verify listens.
-  Spawned v({xsr_bin(), "verify", "--json", "--listen", sock});
+  Child v({xsr_bin(), "verify", "--json", "--listen", sock});
   Result g = run({xsr_bin(), "gen", "--connect", sock, "--size", "2M", "--type", "pv"});
   EXPECT_EQ(g.exit, 0) << g.err;
   Result r = v.finish();
@@ -300,7 +232,7 @@ TEST_F(StatsCli, GenAndVerifyMeetOnAUnixSocket) {
 
 TEST_F(StatsCli, AnInvalidStreamOverASocketIsExitOne) {
   const std::string sock = "unix:" + path("s");
-  Spawned v({xsr_bin(), "verify", "--listen", sock});
+  Child v({xsr_bin(), "verify", "--listen", sock});
   // A legacy stream: the verifier names it and hangs up; gen may or may
   // not have finished writing by then.
   (void)run({xsr_bin(), "gen", "--connect", sock, "--legacy", "--size", "1M"});
