@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <thread>
 #include <vector>
 
@@ -32,30 +33,39 @@ std::string timeout_text(int ms) {
   return b;
 }
 
-// Bytes held while the verifier checks the record they belong to: a queue
-// of private pipes, filled in order (write(2) for bytes the verifier read,
-// splice(2) for bodies it skips) and drained in order to the output when
-// the record has passed. Pipes hold page references, not copies, so a
-// spliced body reaches the output without entering user space.
+// Bytes held while the verifier checks the record they belong to, then
+// sent: a queue of private pipes, filled at the back (write(2) for bytes
+// the verifier read, splice(2) for bodies it skips) and sent from the front
+// to the output. Pipes hold page references, not copies, so a spliced body
+// reaches the output without entering user space.
+//
+// Bytes are "held" until mark() says the verifier has passed them; then
+// they are "pending" and go out whenever the output takes them: between
+// reads, and while the relay waits for the sender, so receiving the next
+// record overlaps sending the last one. Pending bytes past kPendingCap
+// make the relay wait for the output (back-pressure on the sender).
 class Stager {
  public:
-  explicit Stager(std::uint64_t max_hold) : max_(max_hold) {}
+  static constexpr std::uint64_t kPendingCap = 16 << 20;
+
+  Stager(std::uint64_t max_hold, int out, int timeout_ms) : max_(max_hold), out_(out), timeout_ms_(timeout_ms) {}
   ~Stager() {
-    for (Pipe& p : pipes_) {
-      ::close(p.r);
-      ::close(p.w);
-    }
+    for (Pipe& p : active_) close_pipe(p);
+    for (Pipe& p : spare_) close_pipe(p);
   }
 
-  std::uint64_t held() const { return held_; }
+  std::uint64_t held() const { return total_ - pending_; }  // not yet passed
+  std::uint64_t pending() const { return pending_; }        // passed, not yet sent
+  std::uint64_t sent() const { return sent_; }
   std::uint64_t spliced() const { return spliced_; }
   std::uint64_t written() const { return written_; }
+  int out_error() const { return out_err_; }
 
   // Holds n bytes from user memory; 0 or an errno (EMSGSIZE: over the limit).
   int put(const std::byte* p, std::size_t n) {
-    if (held_ + n > max_) return EMSGSIZE;
+    if (held() + n > max_) return EMSGSIZE;
     while (n > 0) {
-      Pipe* pp = current();
+      Pipe* pp = back();
       if (!pp) return err_;
       ssize_t w = ::write(pp->w, p, n);
       if (w < 0 && errno == EINTR) continue;
@@ -65,7 +75,7 @@ class Stager {
       }
       if (w <= 0) return w < 0 ? errno : EIO;
       pp->bytes += static_cast<std::size_t>(w);
-      held_ += static_cast<std::uint64_t>(w);
+      total_ += static_cast<std::uint64_t>(w);
       written_ += static_cast<std::uint64_t>(w);
       p += w;
       n -= static_cast<std::size_t>(w);
@@ -73,25 +83,27 @@ class Stager {
     return 0;
   }
 
-  // Splices up to n bytes from `in` into the pipes. Returns bytes moved
-  // (0: end of input); on failure -1 with *err set. *fragmented is set when
-  // a pipe filled up less than half full (a sender of tiny segments): the
-  // caller then reads the rest of the record and put()s it, which packs
-  // the pipes, so the number of pipes stays bounded by the hold limit.
-  std::int64_t splice_in(int in, std::uint64_t n, int timeout_ms, int* err, bool* fragmented) {
-    if (held_ + n > max_) {
+  // Splices up to n bytes from `in` into the pipes, sending pending bytes
+  // while the sender has nothing. Returns bytes moved (0: end of input);
+  // on failure -1 with *err set (ECANCELED: the output failed, see
+  // out_error()). *fragmented is set when a pipe filled up less than half
+  // full (a sender of tiny segments): the caller then reads the rest of
+  // the record and put()s it, which packs the pipes, so the number of
+  // pipes stays bounded by the hold limit.
+  std::int64_t splice_in(int in, std::uint64_t n, int* err, bool* fragmented) {
+    if (held() + n > max_) {
       *err = EMSGSIZE;
       return -1;
     }
     for (;;) {
-      Pipe* pp = current();
+      Pipe* pp = back();
       if (!pp) {
         *err = err_;
         return -1;
       }
-      // Wait for the sender here rather than in the splice: a blocking
-      // socket would wait there without a limit.
-      if (int e = net::wait_ready(in, POLLIN, timeout_ms)) {
+      // Wait for the sender here rather than in the splice (a blocking
+      // socket would wait there without a limit), sending meanwhile.
+      if (int e = wait_input(in)) {
         *err = e;
         return -1;
       }
@@ -99,7 +111,7 @@ class Stager {
       ssize_t r = sys::splice(in, nullptr, pp->w, nullptr, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (r > 0) {
         pp->bytes += static_cast<std::size_t>(r);
-        held_ += static_cast<std::uint64_t>(r);
+        total_ += static_cast<std::uint64_t>(r);
         spliced_ += static_cast<std::uint64_t>(r);
         return r;
       }
@@ -122,37 +134,52 @@ class Stager {
     }
   }
 
-  // Sends everything held to `out`; 0 or an errno (ETIMEDOUT: the output
-  // took nothing for timeout_ms). Adds the bytes sent to *sent.
-  int commit(int out, int timeout_ms, std::uint64_t* sent) {
-    while (head_ < pipes_.size() && held_ > 0) {
-      Pipe& p = pipes_[head_];
-      while (p.bytes > 0) {
-        const bool more = held_ > p.bytes;
-        ssize_t r = splice_ok_ ? sys::splice(p.r, nullptr, out, nullptr, p.bytes,
-                                             SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0))
-                               : copy_out(p, out);
-        if (r > 0) {
-          p.bytes -= static_cast<std::size_t>(r);
-          held_ -= static_cast<std::uint64_t>(r);
-          *sent += static_cast<std::uint64_t>(r);
-          continue;
-        }
-        if (r < 0 && errno == EAGAIN) {
-          if (int e = net::wait_ready(out, POLLOUT, timeout_ms)) return e;
-          continue;
-        }
-        if (r < 0 && splice_ok_ && (errno == EINVAL || errno == ENOSYS)) {
-          splice_ok_ = false;  // an output splice cannot take (a tty, O_APPEND file)
-          continue;
-        }
-        return r < 0 ? errno : EIO;
+  // The verifier has passed everything held: it may go. Sends what the
+  // output takes now, and waits for it while more than kPendingCap is
+  // pending. 0 or the output's errno.
+  int mark() {
+    pending_ = total_;
+    if (int e = push(false)) return e;
+    while (pending_ > kPendingCap)
+      if (int e = push(true)) return e;
+    return 0;
+  }
+
+  // Sends pending bytes: all of them (block), or what the output takes
+  // without waiting. 0 or an errno (ETIMEDOUT: the output took nothing for
+  // timeout_ms), kept in out_error().
+  int push(bool block) {
+    if (out_err_) return out_err_;
+    while (pending_ > 0) {
+      Pipe& p = active_.front();
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(p.bytes, pending_));
+      if (n == 0) {  // a drained pipe: reuse it
+        recycle_front();
+        continue;
       }
-      p.full = false;
-      ++head_;
+      const bool more = pending_ > n;
+      ssize_t r = splice_ok_ ? sys::splice(p.r, nullptr, out_, nullptr, n,
+                                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0))
+                             : copy_out(p, n);
+      if (r > 0) {
+        p.bytes -= static_cast<std::size_t>(r);
+        total_ -= static_cast<std::uint64_t>(r);
+        pending_ -= static_cast<std::uint64_t>(r);
+        sent_ += static_cast<std::uint64_t>(r);
+        if (p.bytes == 0) recycle_front();
+        continue;
+      }
+      if (r < 0 && errno == EAGAIN) {
+        if (!block) return 0;
+        if (int e = net::wait_ready(out_, POLLOUT, timeout_ms_)) return out_err_ = e;
+        continue;
+      }
+      if (r < 0 && splice_ok_ && (errno == EINVAL || errno == ENOSYS)) {
+        splice_ok_ = false;  // an output splice cannot take (a tty, O_APPEND file)
+        continue;
+      }
+      return out_err_ = r < 0 ? errno : EIO;
     }
-    head_ = 0;
-    for (Pipe& p : pipes_) p.full = false;
     return 0;
   }
 
@@ -163,14 +190,37 @@ class Stager {
     bool full = false;
   };
 
-  // The pipe being filled: the first one not full, made when needed.
-  Pipe* current() {
-    std::size_t i = head_;
-    while (i < pipes_.size() && (pipes_[i].full || (i + 1 < pipes_.size() && pipes_[i + 1].bytes > 0)))
-      ++i;
-    if (i < pipes_.size()) return &pipes_[i];
+  static void close_pipe(Pipe& p) {
+    ::close(p.r);
+    ::close(p.w);
+  }
+
+  // Waits until `in` is readable, sending pending bytes whenever the
+  // output takes them meanwhile. 0, ETIMEDOUT (neither moved for
+  // timeout_ms) or ECANCELED (the output failed).
+  int wait_input(int in) {
+    for (;;) {
+      pollfd p[2] = {{in, POLLIN, 0}, {out_, POLLOUT, 0}};
+      const nfds_t n = pending_ > 0 && !out_err_ ? 2 : 1;
+      int r = ::poll(p, n, timeout_ms_);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return errno;
+      if (r == 0) return ETIMEDOUT;
+      if (p[0].revents) return 0;
+      if (push(false)) return ECANCELED;
+    }
+  }
+
+  // The pipe being filled: the last one, or a new one when it is full.
+  Pipe* back() {
+    if (!active_.empty() && !active_.back().full) return &active_.back();
+    if (!spare_.empty()) {
+      active_.push_back(spare_.back());
+      spare_.pop_back();
+      return &active_.back();
+    }
     // Bounded: every pipe but the last holds at least half its size.
-    if (pipes_.size() >= 2 * (max_ / cap_) + 4) {
+    if (active_.size() >= 2 * ((max_ + kPendingCap) / cap_) + 4) {
       err_ = EMSGSIZE;
       return nullptr;
     }
@@ -181,17 +231,28 @@ class Stager {
     }
     (void)::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(kPipeWant));
     int sz = ::fcntl(fds[1], F_GETPIPE_SZ);
-    if (pipes_.empty() && sz > 0) cap_ = static_cast<std::size_t>(sz);
-    pipes_.push_back(Pipe{fds[0], fds[1], 0, false});
-    return &pipes_.back();
+    if (active_.empty() && spare_.empty() && sz > 0) cap_ = static_cast<std::size_t>(sz);
+    active_.push_back(Pipe{fds[0], fds[1], 0, false});
+    return &active_.back();
+  }
+
+  void recycle_front() {
+    Pipe p = active_.front();
+    p.full = false;
+    if (active_.size() == 1) {  // also the one being filled: keep it there
+      active_.front().full = false;
+      return;
+    }
+    active_.pop_front();
+    spare_.push_back(p);
   }
 
   // The output takes no splice: through a small buffer.
-  ssize_t copy_out(Pipe& p, int out) {
+  ssize_t copy_out(Pipe& p, std::size_t n) {
     std::byte b[65536];
-    ssize_t r = ::read(p.r, b, std::min(sizeof b, p.bytes));
+    ssize_t r = ::read(p.r, b, std::min(sizeof b, n));
     if (r <= 0) return r < 0 ? -1 : (errno = EIO, -1);
-    if (int e = sys::write_all(out, b, static_cast<std::size_t>(r))) {
+    if (int e = sys::write_all(out_, b, static_cast<std::size_t>(r))) {
       errno = e;
       return -1;
     }
@@ -199,11 +260,13 @@ class Stager {
   }
 
   std::uint64_t max_;
-  std::vector<Pipe> pipes_;
-  std::size_t head_ = 0;
+  int out_;
+  int timeout_ms_;
+  std::deque<Pipe> active_;
+  std::vector<Pipe> spare_;
   std::size_t cap_ = 65536;
-  std::uint64_t held_ = 0, spliced_ = 0, written_ = 0;
-  int err_ = 0;
+  std::uint64_t total_ = 0, pending_ = 0, sent_ = 0, spliced_ = 0, written_ = 0;
+  int err_ = 0, out_err_ = 0;
   bool splice_ok_ = true;
 };
 
@@ -293,7 +356,7 @@ class RelaySource final : public detail::BufferedSource {
       }
       if (!fragmented && splice_ok_) {
         int e = 0;
-        std::int64_t r = st_->splice_in(fd_, n - done, timeout_ms_, &e, &fragmented);
+        std::int64_t r = st_->splice_in(fd_, n - done, &e, &fragmented);
         if (r > 0) {
           done += static_cast<std::uint64_t>(r);
           continue;
@@ -439,12 +502,11 @@ class RelaySource final : public detail::BufferedSource {
   bool ring_ok_ = false;
 };
 
-// Sends what is held each time the verifier has checked a header or a
+// Lets held bytes go each time the verifier has checked a header or a
 // record; counts records and pages for --stats.
 class Forwarder final : public StreamObserver {
  public:
-  Forwarder(Stager& st, RelaySource& src, int out, int timeout_ms, cli::RunStats* stats)
-      : st_(st), src_(src), out_(out), timeout_ms_(timeout_ms), stats_(stats) {}
+  Forwarder(Stager& st, RelaySource& src, cli::RunStats* stats) : st_(st), src_(src), stats_(stats) {}
 
   void header(std::string_view, std::uint64_t, std::uint64_t) override { commit(); }
   void record(Layer layer, std::uint32_t type, std::uint64_t, std::uint64_t, Bytes) override {
@@ -463,34 +525,50 @@ class Forwarder final : public StreamObserver {
     }
   }
 
-  // Sends what is held; false once the output has failed.
+  // Releases what is held; false once the output has failed (the
+  // verifier then stops at its next read).
   bool commit() {
-    if (out_err_ || src_.failed()) return false;
-    if (int e = st_.commit(out_, timeout_ms_, &sent_)) {
-      out_err_ = e;
-      src_.fail(ECANCELED);  // the verifier stops at its next read
-      return false;
-    }
-    if (stats_) stats_->set_bytes(sent_);
-    return true;
+    if (st_.out_error() || src_.failed()) return false;
+    const int e = st_.mark();
+    if (stats_) stats_->set_bytes(st_.sent());
+    if (e) src_.fail(ECANCELED);
+    return e == 0;
   }
 
-  int out_error() const { return out_err_; }
-  std::uint64_t sent() const { return sent_; }
-  void add_sent(std::uint64_t n) {
-    sent_ += n;
-    if (stats_) stats_->set_bytes(sent_);
+  // Sends everything released (the stream's end).
+  bool drain() {
+    const int e = st_.push(true);
+    if (stats_) stats_->set_bytes(st_.sent());
+    return e == 0;
   }
 
  private:
   Stager& st_;
   RelaySource& src_;
-  int out_;
-  int timeout_ms_;
   cli::RunStats* stats_;
-  std::uint64_t sent_ = 0;
   std::uint64_t pending_pages_ = 0;
-  int out_err_ = 0;
+};
+
+// The relay waits for its output in poll(2), never in a send: a socket
+// output is non-blocking while it runs (splice(2) follows the socket's
+// own flag), and gets its flags back after.
+class NonBlocking {
+ public:
+  explicit NonBlocking(int fd) : fd_(fd) {
+    if (detail::fd_kind(fd) != detail::FdKind::socket) return;
+    flags_ = ::fcntl(fd, F_GETFL);
+    if (flags_ >= 0 && !(flags_ & O_NONBLOCK)) ::fcntl(fd, F_SETFL, flags_ | O_NONBLOCK);
+    else flags_ = -1;
+  }
+  ~NonBlocking() { restore(); }
+  void restore() {
+    if (flags_ >= 0) ::fcntl(fd_, F_SETFL, flags_);
+    flags_ = -1;
+  }
+
+ private:
+  int fd_;
+  int flags_ = -1;
 };
 
 std::string output_error_text(int e, int timeout_ms) {
@@ -633,9 +711,9 @@ std::string paths_text(const Stager& st) {
 
 RelayResult relay(int in_fd, int out_fd, const RelayOptions& opt) {
   RelayResult res;
-  bound_sends(out_fd, opt.timeout_ms);
   if (opt.then_copy) bound_sends(in_fd, opt.timeout_ms);
-  Stager st(opt.max_hold);
+  NonBlocking nb(out_fd);
+  Stager st(opt.max_hold, out_fd, opt.timeout_ms);
   RelaySource in(in_fd, opt.timeout_ms);
   if (opt.io != IoMode::read) {
     std::string why;
@@ -688,45 +766,40 @@ RelayResult relay(int in_fd, int out_fd, const RelayOptions& opt) {
   }
   RelaySource& src = conv_src ? *conv_src : in;
 
-  Forwarder fw(st, src, out_fd, opt.timeout_ms, opt.stats);
+  Forwarder fw(st, src, opt.stats);
   VerifyOptions vo = opt.verify;
   vo.observer = &fw;
   Error e = verify(src, vo, res.stats);
   if (!e && (src.failed() || st.held() > 0)) {
     // A verdict reached over a failed hold (the last record was refused)
-    // or with bytes left unsent is no verdict.
+    // or with bytes left unchecked is no verdict.
     e = Error{Errc::io, src.pos(), kNoRecord, Layer::libxc, 0, "read failed: " + src.error_text()};
   }
-  if (!e) fw.commit();
+  // What passed goes out even when a later record failed: the receiver
+  // gets the whole verified prefix.
+  fw.drain();
+  const int src_err = src.error();
 
   if (res.converted) {
     // The converter's tail after the stream's END (a libxc output's raw
     // qemu record) goes on unchecked, as `xsr convert` writes it.
-    if (!e && !fw.out_error()) {
-      Stager tail(opt.max_hold);
-      for (;;) {
-        int err = 0;
-        bool frag = false;
-        std::int64_t r = tail.splice_in(conv_r, kChunk, -1, &err, &frag);
-        if (r <= 0 && !frag) {
-          if (r < 0) e = Error{Errc::io, src.pos(), kNoRecord, Layer::libxc, 0, std::string("read failed: ") + std::strerror(err)};
-          break;
-        }
-        std::uint64_t sent = 0;
-        if (int oe = tail.commit(out_fd, opt.timeout_ms, &sent)) {
-          fw.add_sent(sent);
-          res.out_error = output_error_text(oe, opt.timeout_ms);
-          break;
-        }
-        fw.add_sent(sent);
-      }
+    while (!e && !st.out_error()) {
+      int err = 0;
+      bool frag = false;
+      std::int64_t r = st.splice_in(conv_r, kChunk, &err, &frag);
+      if (r < 0 && frag) continue;
+      if (r < 0 && err != ECANCELED)
+        e = Error{Errc::io, src.pos(), kNoRecord, Layer::libxc, 0, std::string("read failed: ") + std::strerror(err)};
+      if (r <= 0) break;
+      st.mark();
     }
+    if (!e) fw.drain();
     // Closing the read end stops a converter the relay left behind (EPIPE).
     conv_src.reset();
     ::close(conv_r);
     converter.join();
     if (res.conv.error) {
-      const bool our_close = (e || fw.out_error() || !res.out_error.empty()) &&
+      const bool our_close = (e || st.out_error()) &&
                              res.conv.error.code == Errc::io &&
                              res.conv.error.detail.find(std::strerror(EPIPE)) != std::string::npos;
       if (!our_close) {
@@ -736,19 +809,19 @@ RelayResult relay(int in_fd, int out_fd, const RelayOptions& opt) {
     }
   }
   res.in_bytes = in.pos();
-  res.out_bytes = fw.sent();
+  res.out_bytes = st.sent();
   res.paths = paths_text(st);
-  if (fw.out_error() && res.out_error.empty())
-    res.out_error = output_error_text(fw.out_error(), opt.timeout_ms);
-  if (!res.out_error.empty()) {
+  if (st.out_error()) {
     // The output's failure is the cause; what the verifier made of the
     // input after it was cut short does not matter.
-    if (e.code == Errc::io && src.error() == ECANCELED) e = Error{};
+    res.out_error = output_error_text(st.out_error(), opt.timeout_ms);
+    if (e.code == Errc::io && src_err == ECANCELED) e = Error{};
     res.error = e;
     return res;
   }
   res.error = e;
   if (e || !opt.then_copy) return res;
+  nb.restore();
   std::string why = copy_both(in_fd, out_fd, opt.timeout_ms, &res.copied_forward, &res.copied_back);
   if (!why.empty()) res.out_error = why;
   return res;
