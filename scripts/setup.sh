@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(meson ninja-build g++ pkg-config liburing-dev libboost-iostreams-dev zstd xz-utils bzip2 gzip
           libboost-program-options-dev libgtest-dev libbenchmark-dev python3 time
-          clang libclang-rt-14-dev)  # the fuzz targets (scripts/fuzz.sh): clang + libFuzzer
+          clang libclang-rt-14-dev  # the fuzz targets (scripts/fuzz.sh): clang + libFuzzer
+          socat)  # a baseline of bench/relay-throughput.sh
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,4 +32,6 @@ if [ "${1:-}" != "--no-sample" ]; then
   build/cmd/xsr inspect fixtures/sample/guest-hvm.xl.bin
   echo "== xsr extract fixtures/sample/guest-hvm.xl.bin -o guest.raw"
   build/cmd/xsr extract fixtures/sample/guest-hvm.xl.bin -o "$out/guest.raw"
+  echo "== xsr relay --convert fixtures/sample/legacy-hvm.xl.bin | xsr verify - (a stream checked in flight)"
+  build/cmd/xsr relay --convert fixtures/sample/legacy-hvm.xl.bin | build/cmd/xsr verify -
 fi
