@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <fstream>
 #include <sstream>
 
@@ -443,6 +445,75 @@ TEST(Relay, AReceiverThatLeavesIsAnErrorNotADeath) {
     ::close(in[0]);
     ::close(out[1]);
   }
+}
+
+// A checkpointing sender (Remus, COLO) sends nothing more until the
+// receiver has everything so far: released records must not wait behind
+// the relay's read of the next header, even when the receiver was slow to
+// take them at first.
+TEST(Relay, ReleasedRecordsDoNotWaitForTheNextRead) {
+  GenOptions g = small(GenOptions::Container::libxl, true);
+  g.size = 6 << 20;
+  auto data = gen_bytes(g);
+  // A record boundary well past what the socket buffers hold.
+  auto src = memory_source(data);
+  struct Finder : StreamObserver {
+    std::vector<std::uint64_t> ends;
+    void record(Layer, std::uint32_t, std::uint64_t off, std::uint64_t len, Bytes) override {
+      ends.push_back(off + 8 + ((len + 7) & ~std::uint64_t{7}));
+    }
+  } finder;
+  VerifyOptions vo;
+  vo.format = Format::autodetect;
+  vo.observer = &finder;
+  StreamStats st;
+  ASSERT_FALSE(verify(*src, vo, st));
+  std::uint64_t k = 0;
+  for (std::uint64_t e : finder.ends)
+    if (e > 3u << 20) {
+      k = e;
+      break;
+    }
+  ASSERT_GT(k, 0u);
+  int in[2], out[2];
+  make_channel(Channel::socketpair, in);
+  make_channel(Channel::socketpair, out);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::uint64_t received = 0;
+  std::thread sender([&] {
+    ASSERT_EQ(sys::write_all(in[1], data.data(), k), 0);
+    std::unique_lock<std::mutex> l(mu);
+    // Waits for the receiver, as a checkpointing sender waits for its ack.
+    bool got = cv.wait_for(l, std::chrono::seconds(10), [&] { return received >= k; });
+    l.unlock();
+    if (got) (void)sys::write_all(in[1], data.data() + k, data.size() - k);
+    ::close(in[1]);
+  });
+  std::vector<std::byte> got;
+  std::thread receiver([&] {
+    ::usleep(200000);  // slow at first: the relay's output fills up
+    std::byte b[65536];
+    for (;;) {
+      ssize_t n = ::read(out[0], b, sizeof b);
+      if (n <= 0) break;
+      got.insert(got.end(), b, b + n);
+      std::lock_guard<std::mutex> l(mu);
+      received = got.size();
+      cv.notify_all();
+    }
+  });
+  RelayOptions o = auto_opts();
+  o.timeout_ms = 5000;
+  RelayResult r = relay(in[0], out[1], o);
+  ::close(out[1]);
+  sender.join();
+  receiver.join();
+  ASSERT_FALSE(r.error) << r.error.message();
+  EXPECT_EQ(r.out_error, "");
+  EXPECT_EQ(got, data);
+  ::close(in[0]);
+  ::close(out[0]);
 }
 
 // EINTR and short transfers on every read, splice and write the relay makes.
