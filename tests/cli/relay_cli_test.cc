@@ -260,6 +260,37 @@ TEST(RelayCli, ConvertOnTheWayEqualsXsrConvert) {
   }
 }
 
+TEST(RelayCli, StatsLinesAndJson) {
+  const std::string img = gen_file("stats.img", {"--size", "20M", "-f", "libxl", "--batch", "256"});
+  const auto data = read_file(img);
+  const std::string json = tmp_path("stats.json");
+  int in = open_in(img);
+  Result r = run({xsr_bin(), "relay", "--stats", "--stats-interval", "0.05", "--stats-json", json}, in);
+  ::close(in);
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_EQ(r.out.size(), data.size());
+  // The final line counts every byte, record and page forwarded.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(xsr relay: done: .*\((\d+) bytes\), (\d+) pages, (\d+) records)")))
+      << r.err;
+  EXPECT_EQ(std::stoull(m[1].str()), data.size());
+  const std::string j = slurp(json);
+  EXPECT_NE(j.find("\"tool\":\"relay\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"bytes\":" + std::to_string(data.size()) + ","), std::string::npos) << j;
+  EXPECT_NE(j.find("\"in_bytes\":" + std::to_string(data.size())), std::string::npos) << j;
+  EXPECT_NE(j.find("\"ok\":true"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"error\":null"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"samples\":[{"), std::string::npos) << j;
+  // Pages: the stream's page bodies, as xsr verify counts them.
+  Result vv = run({xsr_bin(), "verify", img});
+  std::smatch pm;
+  ASSERT_TRUE(std::regex_search(vv.out, pm, std::regex(R"((\d+) records, (\d+) pages)"))) << vv.out;
+  EXPECT_EQ(m[2].str(), pm[2].str());
+  EXPECT_EQ(m[3].str(), pm[1].str());
+  ::unlink(json.c_str());
+  ::unlink(img.c_str());
+}
+
 TEST(RelayCli, UsageErrorsExit2) {
   for (std::vector<std::string> a : std::vector<std::vector<std::string>>{
            {"--listen", "nonsense"},
