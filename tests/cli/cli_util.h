@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <fstream>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -126,15 +125,13 @@ class Child {
     }
   }
 
-  // Reads stderr lines up to one matching `re`; returns its first group
-  // (or the whole match), empty when none came.
-  std::string line_matching(const std::string& re) {
-    const std::regex r(re);
+  // Reads stderr lines up to one containing `marker`; returns what follows
+  // it on that line, empty when no such line came.
+  std::string line_after(const std::string& marker) {
     for (;;) {
       std::string l = err_line();
       if (l.empty()) return l;
-      std::smatch m;
-      if (std::regex_search(l, m, r)) return m.size() > 1 ? m[1].str() : m[0].str();
+      if (std::size_t at = l.find(marker); at != std::string::npos) return l.substr(at + marker.size());
     }
   }
 

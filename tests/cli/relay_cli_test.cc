@@ -37,17 +37,17 @@ std::string gen_file(const std::string& name, std::vector<std::string> extra) {
 int open_in(const std::string& p) { return ::open(p.c_str(), O_RDONLY | O_CLOEXEC); }
 int open_out(const std::string& p) { return ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); }
 
-const char kPort[] = R"(listening on 127\.0\.0\.1:(\d+))";
+const char kPort[] = "listening on 127.0.0.1:";
 
 // gen --connect -> relay --listen/--connect -> verify --listen, all on
 // ephemeral loopback ports, and the same through Unix sockets.
 TEST(RelayCli, GeneratorRelayVerifierOverLoopbackTcp) {
   Child verifier({xsr_bin(), "verify", "--listen", "127.0.0.1:0", "--timeout", "20"});
-  const std::string vport = verifier.line_matching(kPort);
+  const std::string vport = verifier.line_after(kPort);
   ASSERT_FALSE(vport.empty()) << "verify --listen named no port";
   Child relay({xsr_bin(), "relay", "--listen", "127.0.0.1:0", "--connect", "127.0.0.1:" + vport,
               "--timeout", "20"});
-  const std::string rport = relay.line_matching(kPort);
+  const std::string rport = relay.line_after(kPort);
   ASSERT_FALSE(rport.empty()) << "relay --listen named no port";
   Result g = run({xsr_bin(), "gen", "--size", "24M", "-f", "xl", "--connect", "127.0.0.1:" + rport});
   EXPECT_EQ(g.exit, 0) << g.err;
@@ -201,7 +201,9 @@ TEST(RelayCli, SlowReceiverBackPressureBoundedMemory) {
   const Result relay_r = relay.finish();
   EXPECT_EQ(relay_r.exit, 0) << relay_r.err;
   EXPECT_GT(total, 250u << 20);
+#ifndef XSR_ASAN  // ASan's shadow memory and quarantine are not the relay's
   EXPECT_LT(relay.maxrss_kib(), 64 * 1024) << "peak RSS " << relay.maxrss_kib() << " KiB";
+#endif
 }
 
 TEST(RelayCli, ThenCopyAfterTheStream) {
