@@ -46,6 +46,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -330,6 +331,16 @@ void wait_fd(int fd, short events) {
       err == EINVAL ? " (these descriptors do not splice; use --mode rw)" : "");
 }
 
+// After an EPIPE: has the input ended with nothing left in it? Waits until
+// it either ends or has more (then the reader left too early).
+bool input_at_eof(int in) {
+  pollfd p{in, POLLIN, 0};
+  while (::poll(&p, 1, -1) < 0)
+    if (errno != EINTR) return false;
+  int left = 0;
+  return (p.revents & POLLHUP) && ::ioctl(in, FIONREAD, &left) == 0 && left == 0;
+}
+
 // One end is a pipe: splice from the input to the output directly. An
 // EAGAIN (a non-blocking descriptor we inherited) may be either end's, so
 // wait for both.
@@ -343,6 +354,10 @@ void splice_direct(int in, int out) {
     } else if (errno == EAGAIN) {
       wait_fd(in, POLLIN);
       wait_fd(out, POLLOUT);
+    } else if (errno == EPIPE && input_at_eof(in)) {
+      // A pipe-to-pipe splice checks the reader before it looks for input:
+      // a reader that left after taking every byte is not an error.
+      return;
     } else if (errno != EINTR) {
       die_splice(errno);
     }
