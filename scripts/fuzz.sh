@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets of tests/fuzz/ for a bounded time each.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s; verify convert reader inspect)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s; verify convert reader inspect relay)
 #
 # Builds them with clang, ASan and UBSan in build-fuzz/ (FUZZ_BUILD=...),
 # makes seed corpora in a scratch directory from `xsr gen` small images and
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(verify convert reader inspect)
+((${#targets[@]})) || targets=(verify convert reader inspect relay)
 build=${FUZZ_BUILD:-build-fuzz}
 jobs=${FUZZ_JOBS:-2}
 
@@ -101,6 +101,17 @@ for t in "${targets[@]}"; do
       seed "$s" '\x10\x10\x00\x00\x00' "$imgs"/*.bin
       seed "$s" '\x09\x00\x00\x00\x00' "$legacy"/*.bin fixtures/legacy/*.bin
       seed "$s" '\x03\x00\x00\x00\x00' "$legacy"/*.bin
+      ;;
+    relay)
+      # byte 0 format/strict/io/channels/convert, byte 1 hold and converter
+      # options, bytes 2-5 the sender's piece sizes (fuzz_relay.cc): pipes
+      # and io_uring; strict, plain reads, socketpairs; a 4 KiB hold (valid
+      # streams refused at their first page batch); legacy streams converted
+      seed "$s" '\x00\x00\x01\x00\x00\x00' "$imgs"/*.bin fixtures/valid/*.bin fixtures/invalid/*.bin
+      seed "$s" '\x74\x00\x2a\x00\x00\x00' "$imgs"/*.bin
+      seed "$s" '\x20\x08\x07\x00\x00\x00' "$imgs"/libxl-*.bin
+      seed "$s" '\x80\x00\x05\x00\x00\x00' "$legacy"/*.bin fixtures/legacy/*.bin
+      seed "$s" '\xe0\x20\x09\x00\x00\x00' "$legacy"/*.bin
       ;;
     *) seed "$s" '\x00' "$imgs"/*.bin ;;
   esac
