@@ -788,7 +788,8 @@ RelayResult relay(int in_fd, int out_fd, const RelayOptions& opt) {
     while (!e && !st.out_error()) {
       int err = 0;
       bool frag = false;
-      std::int64_t r = st.splice_in(conv_r, kChunk, &err, &frag);
+      // Unchecked, so not held: any piece size the hold allows will do.
+      std::int64_t r = st.splice_in(conv_r, std::min<std::uint64_t>(kChunk, opt.max_hold), &err, &frag);
       if (r < 0 && frag) continue;
       if (r < 0 && err != ECANCELED)
         e = Error{Errc::io, src.pos(), kNoRecord, Layer::libxc, 0, std::string("read failed: ") + std::strerror(err)};

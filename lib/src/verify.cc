@@ -766,6 +766,19 @@ Error Verifier::libxl_stream() {
       e.offset = rec_off;
       return e;
     }
+    // Strict order rules first: a record the verifier refuses is never
+    // handed to the observer (a relay would have forwarded it).
+    if (opt_.strict) {
+      if (rh.type == libxl::LIBXC_CONTEXT && libxc_seen_)
+        return fail(Errc::bad_order, rec_off, "a second LIBXC_CONTEXT record");
+      if (rh.type == libxl::CHECKPOINT_END && !libxl_in_checkpoint_)
+        return fail(Errc::bad_order, rec_off, "CHECKPOINT_END outside a checkpoint");
+      if ((rh.type == libxl::EMULATOR_XENSTORE_DATA || rh.type == libxl::EMULATOR_CONTEXT) && libxc_seen_ &&
+          libxc_.domain_type == libxc::kX86Pv)
+        return fail(Errc::bad_order, rec_off,
+                    strprintf("%s in a PV stream (emulator records are for HVM guests)",
+                        record_name(Layer::libxl, rh.type).c_str()));
+    }
     if (obs()) obs()->record(Layer::libxl, rh.type, rec_off, rh.length, Bytes(b.data, b.have));
     const u32 type = rh.type;
     end_record(Layer::libxl, type);
@@ -774,11 +787,7 @@ Error Verifier::libxl_stream() {
       case libxl::END:
         return {};
       case libxl::LIBXC_CONTEXT: {
-        if (libxc_seen_) {
-          if (opt_.strict)
-            return fail(Errc::bad_order, rec_off, "a second LIBXC_CONTEXT record");
-          libxc_ = LibxcState{};  // the reference verifies each one afresh
-        }
+        if (libxc_seen_) libxc_ = LibxcState{};  // the reference verifies each one afresh
         libxc_seen_ = true;
         libxc_.nested = true;
         if (Error e = libxc_headers(libxc_)) return e;
@@ -788,24 +797,13 @@ Error Verifier::libxl_stream() {
         break;
       }
       case libxl::CHECKPOINT_END: {
-        if (!libxl_in_checkpoint_) {
-          if (opt_.strict)
-            return fail(Errc::bad_order, rec_off, "CHECKPOINT_END outside a checkpoint");
-          break;
-        }
+        if (!libxl_in_checkpoint_) break;
         // libxc carries on with the next checkpoint's records.
         LibxcEnd how;
         if (Error e = libxc_records(libxc_, how)) return e;
         libxl_in_checkpoint_ = how == LibxcEnd::checkpoint;
         break;
       }
-      case libxl::EMULATOR_XENSTORE_DATA:
-      case libxl::EMULATOR_CONTEXT:
-        if (opt_.strict && libxc_seen_ && libxc_.domain_type == libxc::kX86Pv)
-          return fail(Errc::bad_order, rec_off,
-                      strprintf("%s in a PV stream (emulator records are for HVM guests)",
-                          record_name(Layer::libxl, type).c_str()));
-        break;
       default:
         break;
     }
@@ -887,7 +885,7 @@ Error verify(Source& src, const VerifyOptions& opt, StreamStats& stats) {
   // reads as zeros, source.cc): no verdict reached over such bytes stands.
   if (src.error() && e.code != Errc::io) [[unlikely]]
     e = Error{Errc::io, src.pos() - start, kNoRecord, Layer::libxc, 0,
-              std::string("read failed: ") + std::strerror(src.error())};
+              "read failed: " + src.error_text()};
   return e;
 }
 

@@ -55,8 +55,10 @@
 //      by running this target over the fixtures; exact, no slack.)
 //   6. The relay's StreamStats (bytes, records, pages) equal M's, unless
 //      the converter's error hid the relay's verdict.
-// Three KNOWN BUG blocks below let reported, still open bugs through (each
-// names its reproducer in fixtures/invalid/); remove them with the fix.
+// Its three findings (fixtures/invalid/fuzz-relay-*.input) are fixed: a
+// strict libxl order rule checked after the record was handed on, the
+// converter's tail asking for more than a small hold, and a hold refusal
+// reported as a bare strerror.
 #include <signal.h>
 #include <sys/socket.h>
 
@@ -323,17 +325,6 @@ XSR_FUZZ_TARGET(relay) {
   }
   RELAY_CHECK(is_prefix(out, expect));
 
-  // KNOWN BUG (fixtures/invalid/fuzz-relay-39847d6c1c25.input): with a hold
-  // under 1 MiB (the library allows it, `--hold` does not), relay() asks
-  // its stager for 1 MiB (kChunk) at once for the converter's tail after
-  // the stream and is refused: every conversion that verifies fails with
-  // EMSGSIZE after the stream went out whole. Remove once fixed.
-  if (converting && opt.max_hold < (1u << 20) && !m.e && r.error.code == Errc::io &&
-      r.error.detail == std::string("read failed: ") + std::strerror(EMSGSIZE)) {
-    RELAY_CHECK(out.size() == m.st.bytes);
-    return 0;
-  }
-
   // 2. A hold refusal: on a boundary, and only of a unit longer than the
   // hold (boundaries repeat: both libxc headers are reported at once).
   auto refused_shape = [&](std::uint64_t n) {
@@ -341,17 +332,7 @@ XSR_FUZZ_TARGET(relay) {
     const auto next = std::upper_bound(bounds.begin(), bounds.end(), n);
     return next == bounds.end() || *next - n > opt.max_hold;
   };
-  // KNOWN BUG (fixtures/invalid/fuzz-relay-a5da3e7c739f.input): a record body
-  // the verifier reads in one window (up to 1 MiB) and finds invalid, when
-  // it is over the hold: the stager's refusal in RelaySource::consume only
-  // marks the source failed, the verifier goes on to its own verdict, and
-  // verify()'s wrapper turns that into Errc::io "read failed: " +
-  // strerror(EMSGSIZE) at the source's position, not the "(--hold)" text
-  // (also through `xsr relay --hold 1M`). Taken as the refusal it is;
-  // remove once fixed.
-  const bool bare_refusal = r.error.code == Errc::io &&
-                            r.error.detail == std::string("read failed: ") + std::strerror(EMSGSIZE);
-  if (r.error && (r.error.message().find("(--hold)") != std::string::npos || bare_refusal)) {
+  if (r.error && r.error.message().find("(--hold)") != std::string::npos) {
     RELAY_CHECK(r.error.code == Errc::io);
     RELAY_CHECK(refused_shape(out.size()));
     return 0;
@@ -393,13 +374,6 @@ XSR_FUZZ_TARGET(relay) {
       RELAY_CHECK(m.e && same_place(r.error, m.e));
     }
     RELAY_CHECK(out.size() == want);
-    // KNOWN BUG (fixtures/invalid/fuzz-relay-b1048d13af5f.input): with
-    // --strict, the verifier reports a libxl record to its observer before
-    // three order checks (CHECKPOINT_END outside a checkpoint, a second
-    // LIBXC_CONTEXT, an emulator record in a PV stream), so the relay
-    // forwards the very record it then refuses. Remove once fixed.
-    const bool known_strict_libxl = vo.strict && m.e.code == Errc::bad_order && out.size() > m.e.offset;
-    if (known_strict_libxl) return 0;
     // Nothing of the failing record (or header field) went.
     if (m.e) RELAY_CHECK(out.size() <= m.e.offset);
   }
