@@ -708,6 +708,19 @@ std::string paths_text(const Stager& st) {
 
 }  // namespace
 
+ConvertOptions relay_convert_options(const RelayOptions& opt, const LegacyGuess& g) {
+  ConvertOptions co = opt.conv;
+  if (co.width == 0) co.width = g.width;
+  if (co.guest == GuestType::unknown) co.guest = g.guest;
+  co.xl = co.xl || g.xl;
+  co.libvirt = co.libvirt || g.libvirt;
+  co.libxl = opt.conv_format == RelayOptions::OutFormat::detect
+                 ? (co.xl || co.libvirt)
+                 : opt.conv_format == RelayOptions::OutFormat::libxl;
+  if (g.xl && g.xl_libxl) co.xl = false;
+  return co;
+}
+
 RelayResult relay(int in_fd, int out_fd, const RelayOptions& opt) {
   RelayResult res;
   // Larger pipes on either side: fewer, larger splices and far fewer
@@ -730,16 +743,8 @@ RelayResult relay(int in_fd, int out_fd, const RelayOptions& opt) {
   std::thread converter;
   std::unique_ptr<RelaySource> conv_src;
   if (opt.convert && legacy_image(in)) {
-    LegacyGuess g = detect_legacy(in);
-    ConvertOptions co = opt.conv;
-    if (co.width == 0) co.width = g.width;
-    if (co.guest == GuestType::unknown) co.guest = g.guest;
-    co.xl = co.xl || g.xl;
-    co.libvirt = co.libvirt || g.libvirt;
-    co.libxl = opt.conv_format == RelayOptions::OutFormat::detect
-                   ? (co.xl || co.libvirt)
-                   : opt.conv_format == RelayOptions::OutFormat::libxl;
-    if (g.xl && g.xl_libxl) co.xl = false;
+    const LegacyGuess g = detect_legacy(in);
+    const ConvertOptions co = relay_convert_options(opt, g);
     if (!g.ok && (co.width == 0 || co.guest == GuestType::unknown)) {
       res.error = Error{in.error() ? Errc::io : Errc::bad_header, in.pos(), kNoRecord, Layer::libxc, 0,
                         in.error() ? "read failed: " + in.error_text() : g.why};

@@ -72,6 +72,7 @@
 #include <thread>
 #include <vector>
 
+#include "../test_util.h"
 #include "fuzz.h"
 #include "xsr/convert.h"
 #include "xsr/image.h"
@@ -124,18 +125,6 @@ void say(const std::string& s) { (void)!::write(2, s.data(), s.size()); }
 void make_channel(bool sock, int fds[2]) {
   const int r = sock ? ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) : ::pipe2(fds, O_CLOEXEC);
   XSR_FUZZ_CHECK(r == 0);
-}
-
-std::vector<std::byte> read_all(int fd) {
-  std::vector<std::byte> out;
-  std::byte buf[65536];
-  for (;;) {
-    ssize_t r = ::read(fd, buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    out.insert(out.end(), buf, buf + r);
-  }
-  return out;
 }
 
 // A thread kept for the whole run, given one job at a time: a new thread
@@ -239,11 +228,11 @@ XSR_FUZZ_TARGET(relay) {
       }
       ::close(wfd);
     });
-    collector.start([&, rfd = fout[0]] { out = read_all(rfd); });
+    collector.start([&, rfd = fout[0]] { out = test::read_all_fd(rfd); });
     r = relay(fin[0], fout[1], opt);
     ::close(fout[1]);
     collector.wait();
-    left = read_all(fin[0]);  // what the relay left unread; lets the sender finish
+    left = test::read_all_fd(fin[0]);  // what the relay left unread; lets the sender finish
     sender.wait();
   }
   ::close(fin[0]);
@@ -259,17 +248,9 @@ XSR_FUZZ_TARGET(relay) {
     auto mem = memory_source(stream);
     legacy = legacy_image(*mem);
     if (legacy) {
-      // As relay() derives its ConvertOptions from the detection.
+      // The ConvertOptions relay() derives from the detection.
       const LegacyGuess g = detect_legacy(*mem);
-      ConvertOptions co = opt.conv;
-      if (co.width == 0) co.width = g.width;
-      if (co.guest == GuestType::unknown) co.guest = g.guest;
-      co.xl = co.xl || g.xl;
-      co.libvirt = co.libvirt || g.libvirt;
-      co.libxl = opt.conv_format == RelayOptions::OutFormat::detect
-                     ? (co.xl || co.libvirt)
-                     : opt.conv_format == RelayOptions::OutFormat::libxl;
-      if (g.xl && g.xl_libxl) co.xl = false;
+      const ConvertOptions co = relay_convert_options(opt, g);
       if (!g.ok && (co.width == 0 || co.guest == GuestType::unknown)) {
         detect_failed = true;
       } else {
@@ -280,7 +261,7 @@ XSR_FUZZ_TARGET(relay) {
           cr = convert_legacy(*mem, sink, co);
         }
         ::lseek(mfd, 0, SEEK_SET);
-        conv_out = read_all(mfd);
+        conv_out = test::read_all_fd(mfd);
       }
     }
   }

@@ -69,6 +69,11 @@ struct RelayResult {
   std::string paths;   // "splice 4.0 GiB, write 1.2 MiB": how held bytes came in
 };
 
+// The conversion options relay() uses for a legacy stream: opt.conv, with
+// what it leaves open (width, guest type, headers, output format) taken
+// from the detection `g`.
+ConvertOptions relay_convert_options(const RelayOptions& opt, const LegacyGuess& g);
+
 // Relays one stream from in_fd to out_fd (neither is closed). On failure the
 // caller closes out_fd so the receiver sees the stream end.
 RelayResult relay(int in_fd, int out_fd, const RelayOptions& opt);
