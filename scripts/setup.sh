@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(meson ninja-build g++ pkg-config liburing-dev libboost-iostreams-dev zstd xz-utils bzip2 gzip
-          libboost-program-options-dev libgtest-dev libbenchmark-dev python3 time
+          libboost-program-options-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev python3 time
           clang libclang-rt-14-dev  # the fuzz targets (scripts/fuzz.sh): clang + libFuzzer
           socat)  # a baseline of bench/relay-throughput.sh
 missing=()

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <string>
 
-#include "xsr/cli.h"
+#include "common/cli.h"
 #include "xsr/convert.h"
 #include "xsr/source.h"
 

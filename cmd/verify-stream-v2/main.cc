@@ -9,7 +9,7 @@
 #include <iostream>
 #include <string>
 
-#include "xsr/cli.h"
+#include "common/cli.h"
 #include "xsr/source.h"
 #include "xsr/verify.h"
 

@@ -5,7 +5,7 @@
 #include <iostream>
 #include <string>
 
-#include "xsr/cli.h"
+#include "common/cli.h"
 #include "xsr/compress.h"
 #include "xsr/extract.h"
 #include "xsr/image.h"

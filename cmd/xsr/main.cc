@@ -16,13 +16,13 @@
 #include <thread>
 #include <vector>
 
-#include "xsr/cli.h"
+#include "common/cli.h"
 #include "xsr/compress.h"
 #include "xsr/convert.h"
 #include "xsr/gen.h"
 #include "xsr/net.h"
 #include "xsr/source.h"
-#include "xsr/stats.h"
+#include "common/stats.h"
 #include "xsr/verify.h"
 #include "xsr_cmd.h"
 

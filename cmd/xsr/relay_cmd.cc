@@ -7,11 +7,11 @@
 #include <cstring>
 #include <iostream>
 
-#include "xsr/cli.h"
+#include "common/cli.h"
 #include "xsr/gen.h"
 #include "xsr/net.h"
 #include "xsr/relay.h"
-#include "xsr/stats.h"
+#include "common/stats.h"
 #include "xsr_cmd.h"
 
 namespace xsr_cmd {

@@ -9,7 +9,7 @@
 #include <regex>
 
 #include "cli_util.h"
-#include "xsr/stats.h"
+#include "common/stats.h"
 
 namespace xsr::test {
 namespace {

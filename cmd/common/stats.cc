@@ -1,0 +1,233 @@
+#include "common/stats.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "common/cli.h"
+
+namespace xsr::cli {
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+constexpr double kGiB = kMiB * 1024.0;
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+std::string human(std::uint64_t b) {
+  if (b >= (1ull << 30)) return fmt("%.2f GiB", static_cast<double>(b) / kGiB);
+  if (b >= (1ull << 20)) return fmt("%.1f MiB", static_cast<double>(b) / kMiB);
+  return std::to_string(b) + " bytes";
+}
+
+}  // namespace
+
+RunStats::RunStats(std::string tool, bool lines, double interval_s)
+    : tool_(std::move(tool)), lines_(lines), interval_s_(interval_s > 0 ? interval_s : 0) {}
+
+RunStats::~RunStats() {
+  // Without a final line: stop() says what the run did; a destructor runs
+  // on paths that did not get that far.
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+RunStats::Cpu RunStats::cpu_now() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  return {secs(ru.ru_utime) + secs(ru.ru_stime), ru.ru_maxrss};
+}
+
+void RunStats::start() {
+  if (started_) return;
+  started_ = true;
+  start_ns_ = now_ns();
+  if (interval_s_ > 0) thread_ = std::thread([this] { run(); });
+}
+
+void RunStats::set_bytes(std::uint64_t total) {
+  std::uint64_t cur = bytes_.load(std::memory_order_relaxed);
+  while (total > cur && !bytes_.compare_exchange_weak(cur, total, std::memory_order_relaxed)) {
+  }
+}
+
+void RunStats::add_records(std::uint64_t n) { records_.fetch_add(n, std::memory_order_relaxed); }
+void RunStats::add_pages(std::uint64_t n) { pages_.fetch_add(n, std::memory_order_relaxed); }
+
+double RunStats::elapsed() const {
+  if (!started_) return 0;
+  const std::uint64_t end = stopped_ ? stop_ns_ : now_ns();
+  return static_cast<double>(end - start_ns_) / 1e9;
+}
+
+void RunStats::add_sample(double t, std::uint64_t bytes) {
+  if (samples_.size() >= max_samples_) {
+    // Keep the odd indexes: with ticks counted from 1, the kept samples
+    // stay those of ticks that are multiples of the new keep_every_.
+    std::size_t j = 0;
+    for (std::size_t i = 1; i < samples_.size(); i += 2) samples_[j++] = samples_[i];
+    samples_.resize(j);
+    keep_every_ *= 2;
+  }
+  samples_.push_back({t, bytes});
+}
+
+void RunStats::run() {
+  using clock = std::chrono::steady_clock;
+  const auto step = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(interval_s_));
+  auto next = clock::now() + step;
+  double last_t = 0;
+  std::uint64_t last_bytes = 0;
+  std::unique_lock<std::mutex> lk(mu_);
+  for (;;) {
+    if (cv_.wait_until(lk, next, [this] { return quit_; })) return;
+    const double t = elapsed();
+    const std::uint64_t b = bytes_.load(std::memory_order_relaxed);
+    if (++ticks_ % keep_every_ == 0) add_sample(t, b);
+    if (lines_) {
+      const double now_rate = t > last_t ? static_cast<double>(b - last_bytes) / kMiB / (t - last_t) : 0;
+      const std::string l = line(t, b, now_rate);
+      std::fputs(l.c_str(), stderr);
+      std::fflush(stderr);
+    }
+    last_t = t;
+    last_bytes = b;
+    next += step;
+    // A late wake (a stopped process, a loaded machine) skips the missed
+    // ticks rather than firing them back to back.
+    if (const auto now = clock::now(); next <= now) next = now + step;
+  }
+}
+
+std::string RunStats::line(double t, std::uint64_t bytes, double now_rate) const {
+  std::string l = "xsr ";
+  l.append(tool_).append(": ").append(fmt("%.1f s", t)).append(", ").append(human(bytes));
+  const std::uint64_t pages = pages_.load(std::memory_order_relaxed),
+                      records = records_.load(std::memory_order_relaxed);
+  // convert and gen learn their counts at the end only: no zeros meanwhile.
+  if (pages || records)
+    l.append(", ").append(std::to_string(pages)).append(" pages, ").append(std::to_string(records)).append(" records");
+  l.append(", ").append(fmt("%.1f MiB/s", t > 0 ? static_cast<double>(bytes) / kMiB / t : 0));
+  l.append(" (now ").append(fmt("%.1f MiB/s", now_rate)).append(")");
+  const double cpu = cpu_now().seconds;
+  if (bytes) l.append(", cpu ").append(fmt("%.2f s/GiB", cpu / (static_cast<double>(bytes) / kGiB)));
+  else l.append(", cpu ").append(fmt("%.2f s", cpu));
+  l.push_back('\n');
+  return l;
+}
+
+std::string RunStats::final_line() const {
+  const double t = elapsed();
+  const std::uint64_t bytes = bytes_.load(std::memory_order_relaxed);
+  std::string l = "xsr ";
+  l.append(tool_).append(": done: ").append(fmt("%.1f s", t)).append(", ").append(human(bytes));
+  if (bytes >= (1ull << 20)) l.append(" (").append(std::to_string(bytes)).append(" bytes)");
+  l.append(", ").append(std::to_string(pages_.load(std::memory_order_relaxed))).append(" pages, ");
+  l.append(std::to_string(records_.load(std::memory_order_relaxed))).append(" records, ");
+  l.append(fmt("%.1f MiB/s average", t > 0 ? static_cast<double>(bytes) / kMiB / t : 0));
+  l.append(", cpu ").append(fmt("%.2f s", end_cpu_.seconds));
+  if (bytes) l.append(" (").append(fmt("%.2f s/GiB", end_cpu_.seconds / (static_cast<double>(bytes) / kGiB))).append(")");
+  l.append(", peak RSS ").append(fmt("%.1f MiB", static_cast<double>(end_cpu_.max_rss_kib) / 1024.0));
+  l.push_back('\n');
+  return l;
+}
+
+void RunStats::stop() {
+  if (stopped_) return;
+  if (!started_) start();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  stop_ns_ = now_ns();
+  stopped_ = true;
+  end_cpu_ = cpu_now();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    add_sample(elapsed(), bytes_.load(std::memory_order_relaxed));
+  }
+  if (lines_) {
+    const std::string l = final_line();
+    std::fputs(l.c_str(), stderr);
+    std::fflush(stderr);
+  }
+}
+
+std::string RunStats::json(const std::string& extra) const {
+  const double t = elapsed();
+  const std::uint64_t bytes = bytes_.load(std::memory_order_relaxed);
+  const Cpu cpu = stopped_ ? end_cpu_ : cpu_now();
+  std::string o = "{\"tool\":\"";
+  o.append(json_escape(tool_)).append("\",\"bytes\":").append(std::to_string(bytes));
+  o.append(",\"records\":").append(std::to_string(records_.load(std::memory_order_relaxed)));
+  o.append(",\"pages\":").append(std::to_string(pages_.load(std::memory_order_relaxed)));
+  o.append(",\"seconds\":").append(fmt("%.6f", t));
+  o.append(",\"mib_per_s\":").append(fmt("%.3f", t > 0 ? static_cast<double>(bytes) / kMiB / t : 0));
+  o.append(",\"cpu_seconds\":").append(fmt("%.6f", cpu.seconds));
+  o.append(",\"cpu_s_per_gib\":");
+  if (bytes) o.append(fmt("%.6f", cpu.seconds / (static_cast<double>(bytes) / kGiB)));
+  else o.append("null");
+  o.append(",\"max_rss_kib\":").append(std::to_string(cpu.max_rss_kib));
+  std::lock_guard<std::mutex> lk(mu_);
+  o.append(",\"interval_s\":").append(fmt("%.6f", interval_s_ * static_cast<double>(keep_every_)));
+  o.append(",\"samples\":[");
+  for (std::size_t i = 0; i < samples_.size(); ++i) {
+    if (i) o.push_back(',');
+    o.append("{\"t\":").append(fmt("%.6f", samples_[i].t)).append(",\"bytes\":");
+    o.append(std::to_string(samples_[i].bytes)).append("}");
+  }
+  o.append("]").append(extra).append("}\n");
+  return o;
+}
+
+bool RunStats::write_json(const std::string& path, const std::string& extra, std::string* err) const {
+  const std::string doc = json(extra);
+  std::string tmp = path;
+  tmp.append(".xsr-tmp");
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *err = "cannot create " + tmp + ": " + std::strerror(errno);
+    return false;
+  }
+  std::size_t off = 0;
+  while (off < doc.size()) {
+    ssize_t r = ::write(fd, doc.data() + off, doc.size() - off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      *err = "write " + tmp + ": " + std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return false;
+    }
+    off += static_cast<std::size_t>(r);
+  }
+  if (::close(fd) != 0) {
+    *err = "close " + tmp + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    *err = "rename to " + path + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace xsr::cli

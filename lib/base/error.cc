@@ -1,0 +1,42 @@
+#include "xsr/error.h"
+
+#include <cstdarg>
+#include <cstdio>
+
+namespace xsr {
+
+std::string strprintf(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+std::string_view errc_name(Errc code) {
+  switch (code) {
+    case Errc::ok: return "ok";
+    case Errc::truncated: return "truncated";
+    case Errc::bad_header: return "bad_header";
+    case Errc::bad_record: return "bad_record";
+    case Errc::bad_padding: return "bad_padding";
+    case Errc::unknown_record: return "unknown_record";
+    case Errc::bad_order: return "bad_order";
+    case Errc::too_large: return "too_large";
+    case Errc::io: return "io";
+    case Errc::unsupported: return "unsupported";
+    case Errc::usage: return "usage";
+  }
+  return "other";
+}
+
+int exit_code(Errc code) {
+  switch (code) {
+    case Errc::ok: return 0;
+    case Errc::unsupported: return 2;
+    default: return 1;
+  }
+}
+
+}  // namespace xsr

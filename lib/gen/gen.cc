@@ -1,0 +1,644 @@
+#include "xsr/gen.h"
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <vector>
+
+#include "xsr/io_engine.h"
+#include "xsr/format.h"
+#include "xsr/legacy.h"
+#include "xsr/sys.h"
+
+namespace xsr {
+namespace {
+
+using u64 = std::uint64_t;
+using u32 = std::uint32_t;
+
+// splitmix64: a tiny, well-mixed deterministic generator.
+struct Rng {
+  u64 s;
+  u64 next() {
+    u64 z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+};
+
+std::uint64_t mono_ns() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+class Writer {
+ public:
+  Writer(int fd, const GenOptions& o)
+      : fd_(fd), rate_(o.rate), progress_(o.progress), start_ns_(o.rate ? mono_ns() : 0) {
+    small_.reserve(1 << 16);
+  }
+
+  void put(const void* p, std::size_t n) {
+    auto* b = static_cast<const std::byte*>(p);
+    small_.insert(small_.end(), b, b + n);
+    if (small_.size() >= (1 << 20)) flush(nullptr, 0);
+  }
+  template <typename T>
+  void put(const T& v) {
+    put(&v, sizeof v);
+  }
+  void zeros(std::size_t n) { small_.insert(small_.end(), n, std::byte{0}); }
+
+  // A record: header, body pieces, zero padding.
+  void record(u32 type, const void* body, std::size_t len) {
+    RecordHeader h{type, static_cast<u32>(len)};
+    put(h);
+    if (len) put(body, len);
+    zeros(static_cast<std::size_t>(padded(len) - len));
+    ++records;
+  }
+  void record(u32 type, const std::vector<std::byte>& body) { record(type, body.data(), body.size()); }
+
+  // Writes the buffered bytes and then `n` bytes at `tail`, in one writev.
+  void flush(const std::byte* tail, std::size_t n) {
+    if (!error.empty()) return;
+    iovec iov[2] = {{small_.data(), small_.size()}, {const_cast<std::byte*>(tail), n}};
+    int cnt = n ? 2 : 1;
+    iovec* v = iov;
+    while (cnt > 0) {
+      if (v[0].iov_len == 0) {
+        ++v;
+        --cnt;
+        continue;
+      }
+      ssize_t r;
+      if (rate_) {
+        // Paced: at most rate/20 bytes, once the average allows them.
+        iovec t[2];
+        int tc = 0;
+        std::size_t n = 0;
+        const std::size_t lim = static_cast<std::size_t>(std::max<u64>(rate_ / 20, 1));
+        for (int i = 0; i < cnt && n < lim; ++i) {
+          t[tc] = v[i];
+          t[tc].iov_len = std::min(t[tc].iov_len, lim - n);
+          n += t[tc++].iov_len;
+        }
+        pace(n);
+        r = ::writev(fd_, t, tc);
+      } else {
+        r = ::writev(fd_, v, cnt);
+      }
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        error = std::string("write failed: ") + std::strerror(errno);
+        return;
+      }
+      bytes += static_cast<u64>(r);
+      if (progress_) progress_(bytes, records, pages);
+      std::size_t left = static_cast<std::size_t>(r);
+      while (cnt > 0 && left >= v[0].iov_len) {
+        left -= v[0].iov_len;
+        ++v;
+        --cnt;
+      }
+      if (cnt > 0) {
+        v[0].iov_base = static_cast<char*>(v[0].iov_base) + left;
+        v[0].iov_len -= left;
+      }
+    }
+    small_.clear();
+  }
+
+  u64 bytes = 0;
+  u64 records = 0;
+  u64 pages = 0;
+  std::string error;
+
+ private:
+  // Sleeps until writing n more bytes keeps the average since the start
+  // within the rate.
+  void pace(std::size_t n) {
+    const long double due_s = static_cast<long double>(bytes + n) / static_cast<long double>(rate_);
+    const u64 due = start_ns_ + static_cast<u64>(due_s * 1e9L);
+    for (u64 now = mono_ns(); now < due; now = mono_ns()) {
+      const u64 d = due - now;
+      timespec ts{static_cast<time_t>(d / 1000000000ull), static_cast<long>(d % 1000000000ull)};
+      ::nanosleep(&ts, nullptr);
+    }
+  }
+
+  int fd_;
+  u64 rate_;
+  const std::function<void(u64, u64, u64)>& progress_;
+  u64 start_ns_;
+  std::vector<std::byte> small_;
+};
+
+std::vector<std::byte> blob(std::size_t n, Rng& rng) {
+  std::vector<std::byte> v(n);
+  for (std::size_t i = 0; i < n; i += 8) {
+    u64 x = rng.next();
+    std::memcpy(v.data() + i, &x, std::min<std::size_t>(8, n - i));
+  }
+  return v;
+}
+
+template <typename... Ts>
+std::vector<std::byte> pack(const Ts&... vs) {
+  // Sized first, then copied: gcc 12 misreads insert() into an empty vector
+  // as an overflow (-Wstringop-overflow) once enough of it is inlined.
+  std::vector<std::byte> v((sizeof vs + ... + 0));
+  std::size_t off = 0;
+  ((std::memcpy(v.data() + off, &vs, sizeof vs), off += sizeof vs), ...);
+  return v;
+}
+
+void append(std::vector<std::byte>& v, const void* p, std::size_t n) {
+  auto* b = static_cast<const std::byte*>(p);
+  v.insert(v.end(), b, b + n);
+}
+
+// HVM guests have no RAM behind the VGA hole.
+bool hvm_hole(u64 pfn) { return pfn >= 0xa0 && pfn < 0xc0; }
+
+class Generator {
+ public:
+  Generator(int fd, const GenOptions& o) : w_(fd, o), o_(o), rng_{o.seed} {
+    const u64 body = std::max<u64>(o.size, 16 << 10);
+    pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
+    batch_ = std::clamp<u32>(o.batch, 1, 1024);
+    area_ = detail::alloc_aligned(std::size_t{batch_} * kPageSize);
+    for (u32 i = 0; i < batch_; ++i) gen_page(0, o.seed, area_.get() + std::size_t{i} * kPageSize);
+  }
+
+  GenResult run() {
+    if (o_.container == GenOptions::Container::xl) xl_header();
+    if (o_.container != GenOptions::Container::libxc) {
+      libxl::Header h{bswap64(libxl::kIdent), bswap32(libxl::kVersion), 0};
+      w_.put(h);
+      w_.record(libxl::LIBXC_CONTEXT, nullptr, 0);
+    }
+    libxc_headers();
+    static_data();
+    // The first round sends every page; later rounds (checkpoints) resend
+    // a seeded subset, as Remus sends dirty pages.
+    memory(0, pfn_range_, 1);
+    for (u32 c = 0; c < o_.checkpoints; ++c) {
+      tail();
+      w_.record(libxc::CHECKPOINT, nullptr, 0);
+      if (o_.container != GenOptions::Container::libxc) {
+        emulator_records();
+        w_.record(libxl::CHECKPOINT_END, nullptr, 0);
+      }
+      memory(rng_.next() % pfn_range_, std::max<u64>(pfn_range_ / 16, 1), 3);
+    }
+    tail();
+    w_.record(libxc::END, nullptr, 0);
+    if (o_.container != GenOptions::Container::libxc) {
+      emulator_records();
+      w_.record(libxl::END, nullptr, 0);
+    }
+    w_.flush(nullptr, 0);
+    GenResult r;
+    r.bytes = w_.bytes;
+    r.records = w_.records;
+    r.pages = w_.pages;
+    r.pfn_range = pfn_range_;
+    r.error = w_.error;
+    return r;
+  }
+
+ private:
+  void xl_header() {
+    std::string cfg = "{\"c_info\":{\"type\":\"" + std::string(o_.hvm ? "hvm" : "pv") +
+                      "\",\"name\":\"xsr-gen-" + std::to_string(o_.seed) + "\"}}";
+    cfg.push_back('\0');
+    xl::Header h{};
+    std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
+    h.byteorder = xl::kByteOrder;
+    h.mandatory_flags = xl::kFlagJson | xl::kFlagStreamV2;
+    h.optional_data_len = static_cast<u32>(cfg.size());
+    w_.put(h);
+    w_.put(cfg.data(), cfg.size());
+  }
+
+  void libxc_headers() {
+    libxc::ImageHeader ih{bswap64(libxc::kMarker), bswap32(libxc::kIdent), bswap32(o_.version),
+                          0, 0, 0};
+    w_.put(ih);
+    libxc::DomainHeader dh{o_.hvm ? u32{libxc::kX86Hvm} : u32{libxc::kX86Pv}, 12, 0, 4, 17};
+    w_.put(dh);
+  }
+
+  void static_data() {
+    if (!o_.hvm) {
+      libxc::X86PvInfo pi{static_cast<std::uint8_t>(o_.pv_width), o_.pv_width == 8 ? std::uint8_t{4} : std::uint8_t{3}, 0, 0};
+      w_.record(libxc::X86_PV_INFO, &pi, sizeof pi);
+    }
+    if (o_.version >= 3) {
+      w_.record(libxc::X86_CPUID_POLICY, blob(4 * libxc::kCpuidLeafSize, rng_));
+      w_.record(libxc::X86_MSR_POLICY, blob(2 * libxc::kMsrEntrySize, rng_));
+      w_.record(libxc::STATIC_DATA_END, nullptr, 0);
+    }
+    if (!o_.hvm) {
+      // The P2M frame list, as Xen's save writes it for pfns 0..range-1.
+      const u64 fpp = kPageSize / o_.pv_width;
+      const u64 end = pfn_range_ - 1;
+      std::vector<std::byte> body = pack(libxc::X86PvP2mFrames{0, static_cast<u32>(end)});
+      for (u64 f = 0; f <= end / fpp; ++f) {
+        u64 mfn = 0x100000 + f;
+        append(body, &mfn, 8);
+      }
+      w_.record(libxc::X86_PV_P2M_FRAMES, body);
+    }
+  }
+
+  // PV page types: mostly ordinary pages, a sprinkling of page tables.
+  u64 pv_type(u64 pfn) const {
+    switch (pfn % 97) {
+      case 1: return libxc::L1TAB;
+      case 2: return libxc::L2TAB;
+      case 3: return libxc::L1TAB_PIN;
+      case 4: return o_.pv_width == 8 ? libxc::L4TAB_PIN : libxc::L3TAB_PIN;
+      default: return libxc::NOTAB;
+    }
+  }
+
+  // Sends pfns [first, first + count) (wrapping), in batches; within a batch
+  // the order is a seeded shuffle, as a live save's dirty-bitmap walk is
+  // not sequential either.
+  void memory(u64 first, u64 count, u32 round) {
+    std::vector<u64> entries(batch_);
+    std::vector<u32> order(batch_);
+    for (u64 done = 0; done < count;) {
+      const u32 n = static_cast<u32>(std::min<u64>(batch_, count - done));
+      for (u32 i = 0; i < n; ++i) order[i] = i;
+      if (o_.shuffle)
+        for (u32 i = n; i > 1; --i) std::swap(order[i - 1], order[rng_.next() % i]);
+      u32 data_pages = 0;
+      for (u32 i = 0; i < n; ++i) {
+        const u64 pfn = (first + done + order[i]) % pfn_range_;
+        u64 type = libxc::NOTAB;
+        if (o_.hvm && hvm_hole(pfn)) type = libxc::XTAB;
+        else if (!o_.hvm) type = pv_type(pfn);
+        entries[i] = (type << libxc::kPfnTypeShift) | pfn;
+        if (libxc::page_type_has_data(static_cast<unsigned>(type))) {
+          std::byte* page = area_.get() + std::size_t{data_pages} * kPageSize;
+          if (o_.mixed_pages) gen_mixed_page(pfn, o_.seed, round, page);
+          u64 stamp[2] = {pfn, o_.seed ^ round};
+          std::memcpy(page, stamp, sizeof stamp);
+          ++data_pages;
+        }
+      }
+      const u64 len = 8 + 8 * u64{n} + u64{data_pages} * kPageSize;
+      RecordHeader h{libxc::PAGE_DATA, static_cast<u32>(len)};
+      w_.put(h);
+      w_.put(libxc::PageDataHeader{n, 0});
+      w_.put(entries.data(), 8 * std::size_t{n});
+      ++w_.records;
+      w_.pages += data_pages;
+      w_.flush(area_.get(), std::size_t{data_pages} * kPageSize);
+      done += n;
+    }
+  }
+
+  void tail() {
+    libxc::X86TscInfo tsc{0, 2000000, 1000000000ull + rng_.next() % 1000, 1, 0};
+    w_.record(libxc::X86_TSC_INFO, &tsc, sizeof tsc);
+    if (o_.hvm) {
+      std::vector<std::byte> params = pack(libxc::HvmParamsHeader{4, 0});
+      const libxc::HvmParam p[4] = {{1, pfn_range_ - 1},   // STORE_PFN
+                                    {5, pfn_range_ - 2},   // IOREQ_PFN
+                                    {6, pfn_range_ - 3},   // BUFIOREQ_PFN
+                                    {12, 0xfeffc000}};     // IDENT_PT
+      append(params, p, sizeof p);
+      w_.record(libxc::HVM_PARAMS, params);
+      w_.record(libxc::HVM_CONTEXT, hvm_context());
+      return;
+    }
+    w_.record(libxc::SHARED_INFO, blob(kPageSize, rng_));
+    const std::size_t basic = o_.pv_width == 8 ? 0x1430 : 0xaf0;
+    for (u32 v = 0; v < std::max<u32>(o_.vcpus, 1); ++v) {
+      vcpu(libxc::X86_PV_VCPU_BASIC, v, basic);
+      vcpu(libxc::X86_PV_VCPU_EXTENDED, v, 128);
+      vcpu(libxc::X86_PV_VCPU_XSAVE, v, 16 + 832);
+      vcpu(libxc::X86_PV_VCPU_MSRS, v, 2 * 16);
+    }
+  }
+
+  // Xen's HVM save blob shape (public/hvm/save.h): a HEADER entry, per-vCPU
+  // CPU, LAPIC, LAPIC_REGS and MTRR entries, the domain's devices, END.
+  // Contents are random; the descriptors are what readers look at.
+  std::vector<std::byte> hvm_context() {
+    std::vector<std::byte> out;
+    auto entry = [&](std::uint16_t code, std::uint16_t instance, std::uint32_t len) {
+      append(out, &code, 2);
+      append(out, &instance, 2);
+      append(out, &len, 4);
+      auto b = blob(len, rng_);
+      out.insert(out.end(), b.begin(), b.end());
+    };
+    entry(1, 0, 24);  // HEADER
+    for (u32 v = 0; v < std::max<u32>(o_.vcpus, 1); ++v) {
+      const auto id = static_cast<std::uint16_t>(v);
+      entry(2, id, 1024);  // CPU
+      entry(5, id, 40);    // LAPIC
+      entry(6, id, 1024);  // LAPIC_REGS
+      entry(14, id, 784);  // MTRR
+    }
+    entry(3, 0, 8);     // PIC (master)
+    entry(3, 1, 8);     // PIC (slave)
+    entry(4, 0, 392);   // IOAPIC
+    entry(10, 0, 72);   // PIT
+    entry(11, 0, 16);   // RTC
+    entry(12, 0, 360);  // HPET
+    entry(13, 0, 8);    // PMTIMER
+    entry(0, 0, 0);     // END
+    return out;
+  }
+
+  void vcpu(u32 type, u32 id, std::size_t len) {
+    std::vector<std::byte> body = pack(libxc::X86PvVcpuHeader{id, 0});
+    auto ctx = blob(len, rng_);
+    body.insert(body.end(), ctx.begin(), ctx.end());
+    w_.record(type, body);
+  }
+
+  void emulator_records() {
+    if (!o_.hvm) return;
+    std::vector<std::byte> xs = pack(libxl::EmulatorHeader{libxl::kEmuQemuUpstream, 0});
+    static const char kPairs[] = "physmap/f0000000/start_addr\0f0000000\0physmap/f0000000/size\0"
+                                 "800000\0physmap/f0000000/name\0vga";
+    append(xs, kPairs, sizeof kPairs);  // sizeof keeps the final NUL
+    w_.record(libxl::EMULATOR_XENSTORE_DATA, xs);
+    std::vector<std::byte> ctx = pack(libxl::EmulatorHeader{libxl::kEmuQemuUpstream, 0});
+    auto qemu = blob(4096 + rng_.next() % 4096, rng_);
+    ctx.insert(ctx.end(), qemu.begin(), qemu.end());
+    w_.record(libxl::EMULATOR_CONTEXT, ctx);
+  }
+
+  Writer w_;
+  const GenOptions& o_;
+  Rng rng_;
+  u64 pfn_range_;
+  u32 batch_;
+  detail::AlignedBuf area_;
+};
+
+// A legacy stream (REFERENCE.md "Legacy input"), as Xen 4.5's save wrote it.
+class LegacyGenerator {
+ public:
+  LegacyGenerator(int fd, const GenOptions& o) : w_(fd, o), o_(o), rng_{o.seed} {
+    const u64 body = std::max<u64>(o.size, 16 << 10);
+    pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
+    batch_ = std::clamp<u32>(o.batch, 1, 1024);
+    ul_ = o.toolstack_width / 8;
+    area_ = detail::alloc_aligned(std::size_t{batch_} * kPageSize);
+    for (u32 i = 0; i < batch_; ++i) gen_page(0, o.seed, area_.get() + std::size_t{i} * kPageSize);
+  }
+
+  GenResult run() {
+    if (o_.container == GenOptions::Container::xl) {
+      std::string cfg = "{\"c_info\":{\"name\":\"xsr-legacy-" + std::to_string(o_.seed) + "\"}}";
+      cfg.push_back('\0');
+      xl::Header h{};
+      std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
+      h.byteorder = xl::kByteOrder;
+      h.mandatory_flags = xl::kFlagJson;  // no v2 flag: a legacy stream follows
+      h.optional_data_len = static_cast<u32>(cfg.size());
+      w_.put(h);
+      w_.put(cfg.data(), cfg.size());
+    }
+    ulong(pfn_range_);
+    const u32 vcpu_ctx = o_.pv_width == 8 ? 0x1430 : 0xaf0;
+    const u32 xsave_len = 16 + 832;
+    if (!o_.hvm) {
+      ulong(~u64{0});
+      w_.put(u32{8 + vcpu_ctx + 8 + 8 + 4});
+      w_.put("vcpu", 4);
+      w_.put(vcpu_ctx);
+      w_.zeros(vcpu_ctx);
+      w_.put("extv", 4);
+      w_.put(u32{0});
+      w_.put("xcnt", 4);
+      w_.put(u32{4});
+      w_.put(xsave_len);
+      const u64 fpp = kPageSize / o_.pv_width;
+      for (u64 f = 0; f <= (pfn_range_ - 1) / fpp; ++f) ulong(0x200000 + f);
+      // vcpu info: vcpus 0..n-1 online.
+      w_.put(std::int32_t{-2});
+      const u32 n = std::clamp<u32>(o_.vcpus, 1, 64);
+      w_.put(std::int32_t(n - 1));
+      w_.put(n == 64 ? ~u64{0} : (u64{1} << n) - 1);
+    } else {
+      for (auto [m, v] : {std::pair<std::int32_t, u64>{-3, 0xfeffc000}, {-4, 0xfeffd000}, {-8, pfn_range_ - 4},
+                          {-10, 0}, {-11, 1}, {-19, pfn_range_ - 8}, {-20, 2}}) {
+        w_.put(m);
+        w_.put(u32{0});
+        w_.put(v);
+      }
+      // libxl physmap toolstack data: one VGA entry.
+      std::vector<std::byte> ts;
+      const u32 ver = 1, count = 1;
+      append(ts, &ver, 4);
+      append(ts, &count, 4);
+      const u64 phys = 0xf0000000, start = 0xf0000000, size = 0x800000;
+      const char name[] = "vga";
+      const u32 namelen = sizeof name;
+      append(ts, &phys, 8);
+      append(ts, &start, 8);
+      append(ts, &size, 8);
+      append(ts, &namelen, 4);
+      append(ts, name, sizeof name);
+      if (ul_ == 8) ts.insert(ts.end(), 4, std::byte{0});  // the 64-bit padding leak
+      w_.put(std::int32_t{-18});
+      w_.put(static_cast<u32>(ts.size()));
+      w_.put(ts.data(), ts.size());
+    }
+    w_.put(std::int32_t{-7});
+    w_.put(legacy_tsc());
+    memory();
+    w_.put(std::int32_t{-9});  // last checkpoint
+    w_.put(std::int32_t{0});
+    if (!o_.hvm) {
+      w_.put(u32{2});  // unmapped pfns, discarded by the converter
+      ulong(pfn_range_ + 1);
+      ulong(pfn_range_ + 2);
+      for (u32 v = 0; v < std::clamp<u32>(o_.vcpus, 1, 64); ++v) {
+        auto basic = blob(vcpu_ctx, rng_);
+        w_.put(basic.data(), basic.size());
+        auto ext = blob(128, rng_);
+        w_.put(ext.data(), ext.size());
+        w_.put(u64{7});
+        w_.put(u64{xsave_len - 16});
+        auto xs = blob(xsave_len - 16, rng_);
+        w_.put(xs.data(), xs.size());
+      }
+      auto shinfo = blob(kPageSize, rng_);
+      w_.put(shinfo.data(), shinfo.size());
+    } else {
+      w_.put(pfn_range_ - 1);
+      w_.put(pfn_range_ - 2);
+      w_.put(pfn_range_ - 3);
+      auto ctx = blob(2000 + rng_.next() % 2000, rng_);
+      w_.put(static_cast<u32>(ctx.size()));
+      w_.put(ctx.data(), ctx.size());
+      w_.put(legacy::kQemuSignature, legacy::kQemuSignatureLen);
+      auto q = blob(8192 + rng_.next() % 4096, rng_);
+      w_.put(static_cast<u32>(q.size()));
+      w_.put(q.data(), q.size());
+    }
+    w_.flush(nullptr, 0);
+    GenResult r;
+    r.bytes = w_.bytes;
+    r.pages = w_.pages;
+    r.pfn_range = pfn_range_;
+    r.error = w_.error;
+    return r;
+  }
+
+ private:
+  void ulong(u64 v) {
+    if (ul_ == 4) w_.put(static_cast<u32>(v));
+    else w_.put(v);
+  }
+  legacy::TscChunk legacy_tsc() { return {0, 1000000000ull + rng_.next() % 1000, 2000000, 1}; }
+
+  // Batches of up to `batch` entries; HVM's VGA hole goes as dropped
+  // (0xf0000000) entries, as xc_domain_save left them.
+  void memory() {
+    std::vector<std::byte> entries(std::size_t{batch_} * ul_);
+    for (u64 first = 0; first < pfn_range_;) {
+      const u32 n = static_cast<u32>(std::min<u64>(batch_, pfn_range_ - first));
+      u32 data_pages = 0;
+      for (u32 i = 0; i < n; ++i) {
+        const u64 pfn = first + i;
+        u64 e;
+        if (o_.hvm && hvm_hole(pfn)) {
+          e = legacy::kDropped;
+        } else {
+          u64 type = o_.hvm ? 0 : (pfn % 97 == 1 ? 1 : pfn % 97 == 3 ? 9 : 0);
+          e = (type << 28) | pfn;
+          std::byte* page = area_.get() + std::size_t{data_pages} * kPageSize;
+          u64 stamp[2] = {pfn, o_.seed ^ 1};
+          std::memcpy(page, stamp, sizeof stamp);
+          ++data_pages;
+        }
+        if (ul_ == 4) store(entries.data() + 4 * i, static_cast<u32>(e));
+        else store(entries.data() + 8 * i, e);
+      }
+      w_.put(std::int32_t(n));
+      w_.put(entries.data(), std::size_t{n} * ul_);
+      w_.pages += data_pages;
+      w_.flush(area_.get(), std::size_t{data_pages} * kPageSize);
+      first += n;
+    }
+  }
+
+  Writer w_;
+  const GenOptions& o_;
+  Rng rng_;
+  u64 pfn_range_;
+  u32 batch_;
+  std::size_t ul_;
+  detail::AlignedBuf area_;
+};
+
+}  // namespace
+
+void gen_page(std::uint64_t pfn, std::uint64_t seed, std::byte* out) {
+  Rng r{seed * 0x100000001b3ull};
+  for (std::size_t i = 16; i < kPageSize; i += 8) {
+    u64 x = r.next();
+    std::memcpy(out + i, &x, 8);
+  }
+  u64 stamp[2] = {pfn, seed ^ 1};
+  std::memcpy(out, stamp, sizeof stamp);
+}
+
+void gen_mixed_page(std::uint64_t pfn, std::uint64_t seed, std::uint64_t round, std::byte* out) {
+  // Each page starts at a well-mixed point of the generator's sequence:
+  // seeds a step apart would give the same words a word apart.
+  Rng r{Rng{pfn ^ (seed << 20) ^ (round << 58)}.next()};
+  const u64 kind = r.next() % 100;
+  if (kind < 33) {
+    std::memset(out, 0, kPageSize);
+  } else if (kind < 73) {
+    // A fixed vocabulary of 256 words; and-ing two random bytes favours
+    // the low indices, as real text and code favour a few values.
+    static const auto vocab = [] {
+      std::array<u64, 256> v{};
+      Rng w{0x5eed};
+      for (u64& x : v) x = w.next() & 0x7f7f7f7f7f7f7f7full;
+      return v;
+    }();
+    for (std::size_t i = 0; i < kPageSize; i += 8) {
+      const u64 x = r.next();
+      std::memcpy(out + i, &vocab[(x & 0xff) & ((x >> 8) & 0xff)], 8);
+    }
+  } else {
+    for (std::size_t i = 0; i < kPageSize; i += 8) {
+      const u64 x = r.next();
+      std::memcpy(out + i, &x, 8);
+    }
+  }
+  u64 stamp[2] = {pfn, seed ^ round};
+  std::memcpy(out, stamp, sizeof stamp);
+}
+
+GenResult generate(int fd, const GenOptions& opt) {
+  if (opt.version != 2 && opt.version != 3) return {0, 0, 0, 0, "version must be 2 or 3"};
+  if (!opt.hvm && opt.pv_width != 4 && opt.pv_width != 8) return {0, 0, 0, 0, "PV width must be 4 or 8"};
+  if (opt.legacy) {
+    if (opt.toolstack_width != 32 && opt.toolstack_width != 64) return {0, 0, 0, 0, "toolstack width must be 32 or 64"};
+    LegacyGenerator g(fd, opt);
+    return g.run();
+  }
+  Generator g(fd, opt);
+  return g.run();
+}
+
+bool parse_size(const std::string& s, std::uint64_t& out) {
+  if (s.empty()) return false;
+  std::size_t i = 0;
+  double v = 0;
+  bool digits = false, dot = false;
+  double scale = 1;
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') {
+      digits = true;
+      if (dot) {
+        scale /= 10;
+        v += (c - '0') * scale;
+      } else {
+        v = v * 10 + (c - '0');
+      }
+    } else if (c == '.' && !dot) {
+      dot = true;
+    } else {
+      break;
+    }
+  }
+  if (!digits) return false;
+  u64 mult = 1;
+  std::string suf = s.substr(i);
+  if (suf == "" || suf == "B") mult = 1;
+  else if (suf == "K" || suf == "k" || suf == "KiB") mult = 1ull << 10;
+  else if (suf == "M" || suf == "MiB") mult = 1ull << 20;
+  else if (suf == "G" || suf == "GiB") mult = 1ull << 30;
+  else if (suf == "T" || suf == "TiB") mult = 1ull << 40;
+  else return false;
+  out = static_cast<u64>(v * static_cast<double>(mult));
+  return true;
+}
+
+}  // namespace xsr

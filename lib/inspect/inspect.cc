@@ -1,0 +1,455 @@
+#include "xsr/inspect.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "xsr/format.h"
+#include "xsr/records.h"
+
+namespace xsr {
+namespace {
+
+using u32 = std::uint32_t;
+using u64 = std::uint64_t;
+
+std::string hex(u64 v) { return strprintf("0x%llx", static_cast<unsigned long long>(v)); }
+std::string num(u64 v) { return std::to_string(v); }
+
+std::string emulator_label(u32 id) {
+  switch (id) {
+    case libxl::kEmuQemuTrad: return "qemu-traditional";
+    case libxl::kEmuQemuUpstream: return "qemu-xen";
+    default: return "unknown";
+  }
+}
+
+std::string pv_vcpu_record(u32 type) { return record_name(Layer::libxc, type); }
+
+// Collects the report from the verifier's calls.
+class Collector final : public StreamObserver {
+ public:
+  Collector(const InspectOptions& opt, InspectReport& rep) : opt_(opt), rep_(rep) {}
+
+  void header(std::string_view what, u64 off, u64 len) override {
+    if (what == "xl header" || what == "libvirt header") {
+      rep_.config_kind = what == "xl header" ? "xl" : "libvirt";
+      rep_.config_bytes = len - (what == "xl header" ? sizeof(xl::Header) : sizeof(libvirt::Header));
+    }
+    if (!opt_.record_line) return;
+    std::string layer = what.starts_with("libxc") ? "libxc" : what.starts_with("libxl") ? "libxl" : "-";
+    if (opt_.records_json)
+      opt_.record_line(strprintf("{\"offset\": %llu, \"layer\": \"%s\", \"type\": \"%s\", \"length\": %llu}",
+                                 static_cast<unsigned long long>(off), layer.c_str(),
+                                 std::string(what).c_str(), static_cast<unsigned long long>(len)));
+    else
+      opt_.record_line(strprintf("0x%010llx  %-5s  %-28s %llu", static_cast<unsigned long long>(off),
+                                 layer.c_str(), std::string(what).c_str(),
+                                 static_cast<unsigned long long>(len)));
+  }
+
+  void config(std::span<const std::byte> chunk) override {
+    const std::size_t room = opt_.max_config > rep_.config.size() ? opt_.max_config - rep_.config.size() : 0;
+    rep_.config.append(reinterpret_cast<const char*>(chunk.data()), std::min(room, chunk.size()));
+  }
+
+  void pfns(std::span<const std::byte> chunk) override {
+    const std::size_t n = chunk.size() / 8;
+    rep_.entries += n;
+    batch_entries_ += n;
+    for (std::size_t i = 0; i < n;) {
+      const u64 e = load<u64>(chunk.data() + 8 * i);
+      if (!libxc::page_type_has_data(static_cast<unsigned>(e >> libxc::kPfnTypeShift))) {
+        ++rep_.no_data;
+        ++i;
+        continue;
+      }
+      // A run of entries with the same type and consecutive pfns (Xen's
+      // save sends pfns in order) goes into the set a word at a time.
+      std::size_t j = i + 1;
+      while (j < n && load<u64>(chunk.data() + 8 * j) == e + (j - i)) ++j;
+      const u64 pfn = e & libxc::kPfnMask, count = j - i;
+      batch_pages_ += count;
+      rep_.pfns.insert_range(pfn, count, &on_resent_);
+      i = j;
+    }
+  }
+
+  void record(Layer layer, u32 type, u64 off, u64 len, std::span<const std::byte> body) override {
+    if (layer == Layer::libxc) libxc_record(type, len, body);
+    else libxl_record(type, len, body);
+    if (opt_.record_line) record_line(layer, type, off, len);
+    batch_entries_ = batch_pages_ = 0;
+  }
+
+ private:
+  void record_line(Layer layer, u32 type, u64 off, u64 len) {
+    const bool pd = layer == Layer::libxc && type == libxc::PAGE_DATA;
+    const std::string name = record_name(layer, type);
+    const char* lname = layer == Layer::libxc ? "libxc" : "libxl";
+    if (opt_.records_json) {
+      std::string l = strprintf("{\"offset\": %llu, \"layer\": \"%s\", \"type\": \"%s\", \"type_id\": %u, \"length\": %llu",
+                                static_cast<unsigned long long>(off), lname, name.c_str(), type,
+                                static_cast<unsigned long long>(len));
+      if (pd)
+        l += strprintf(", \"pfns\": %llu, \"pages\": %llu", static_cast<unsigned long long>(batch_entries_),
+                       static_cast<unsigned long long>(batch_pages_));
+      opt_.record_line(l + "}");
+      return;
+    }
+    std::string l = strprintf("0x%010llx  %-5s  %-28s %llu", static_cast<unsigned long long>(off), lname,
+                              name.c_str(), static_cast<unsigned long long>(len));
+    if (pd)
+      l += strprintf("  (%llu pfns, %llu pages)", static_cast<unsigned long long>(batch_entries_),
+                     static_cast<unsigned long long>(batch_pages_));
+    opt_.record_line(l);
+  }
+
+  void libxc_record(u32 type, u64 len, std::span<const std::byte> b) {
+    const bool whole = b.size() == len;
+    switch (type) {
+      case libxc::X86_PV_INFO:
+        if (b.size() >= sizeof(libxc::X86PvInfo)) {
+          const auto i = load<libxc::X86PvInfo>(b.data());
+          rep_.pv_width_bits = i.guest_width * 8u;
+          rep_.pt_levels = i.pt_levels;
+        }
+        break;
+      case libxc::X86_PV_P2M_FRAMES:
+        if (b.size() >= sizeof(libxc::X86PvP2mFrames)) {
+          const auto f = load<libxc::X86PvP2mFrames>(b.data());
+          rep_.p2m = std::make_pair(f.start_pfn, f.end_pfn);
+        }
+        break;
+      case libxc::X86_PV_VCPU_BASIC:
+      case libxc::X86_PV_VCPU_EXTENDED:
+      case libxc::X86_PV_VCPU_XSAVE:
+      case libxc::X86_PV_VCPU_MSRS:
+        if (b.size() >= 4) rep_.vcpus[load<u32>(b.data())].insert(pv_vcpu_record(type));
+        break;
+      case libxc::SHARED_INFO:
+        rep_.shared_info = true;
+        break;
+      case libxc::X86_TSC_INFO:
+        if (b.size() >= sizeof(libxc::X86TscInfo)) {
+          const auto t = load<libxc::X86TscInfo>(b.data());
+          rep_.tsc = InspectReport::Tsc{t.mode, t.khz, t.incarnation, t.nsec};
+        }
+        break;
+      case libxc::HVM_CONTEXT:
+        if (whole) hvm_context(b);
+        break;
+      case libxc::HVM_PARAMS:
+        if (whole && b.size() >= sizeof(libxc::HvmParamsHeader)) {
+          const u64 n = std::min<u64>(load<u32>(b.data()), (b.size() - 8) / sizeof(libxc::HvmParam));
+          for (u64 i = 0; i < n; ++i) {
+            const auto p = load<libxc::HvmParam>(b.data() + 8 + i * sizeof(libxc::HvmParam));
+            rep_.hvm_params[p.index] = p.value;
+          }
+        }
+        break;
+      case libxc::X86_CPUID_POLICY:
+        rep_.cpuid_leaves = len / libxc::kCpuidLeafSize;
+        break;
+      case libxc::X86_MSR_POLICY:
+        rep_.msr_entries = len / libxc::kMsrEntrySize;
+        break;
+      default:
+        break;
+    }
+  }
+
+  // Walks the HVM save blob's descriptors (bounded by the body).
+  void hvm_context(std::span<const std::byte> b) {
+    std::size_t off = 0;
+    while (b.size() - off >= sizeof(libxc::HvmSaveDescriptor)) {
+      const auto d = load<libxc::HvmSaveDescriptor>(b.data() + off);
+      if (d.typecode == 0) break;
+      if (hvm_save_per_vcpu(d.typecode)) rep_.vcpus[d.instance].insert("HVM " + hvm_save_name(d.typecode));
+      else rep_.hvm_domain_state.insert(hvm_save_name(d.typecode));
+      off += sizeof d;
+      if (d.length > b.size() - off) break;
+      off += d.length;
+    }
+  }
+
+  void libxl_record(u32 type, u64 len, std::span<const std::byte> b) {
+    switch (type) {
+      case libxl::EMULATOR_XENSTORE_DATA:
+      case libxl::EMULATOR_CONTEXT:
+        if (b.size() >= sizeof(libxl::EmulatorHeader)) {
+          const auto h = load<libxl::EmulatorHeader>(b.data());
+          rep_.emulators.push_back({record_name(Layer::libxl, type), emulator_label(h.id), h.index,
+                                    len - sizeof h});
+        }
+        break;
+      case libxl::CHECKPOINT_STATE:
+        ++rep_.checkpoint_states;
+        break;
+      default:
+        break;
+    }
+  }
+
+  const InspectOptions& opt_;
+  InspectReport& rep_;
+  u64 batch_entries_ = 0, batch_pages_ = 0;
+  // A page body for a pfn that had one already.
+  std::function<void(u64)> on_resent_ = [this](u64 pfn) {
+    ++rep_.resends;
+    rep_.resent.insert(pfn);
+  };
+};
+
+// Gaps between the lowest and highest pfn.
+void find_holes(const InspectOptions& opt, InspectReport& rep) {
+  u64 next = 0;
+  bool first = true;
+  rep.pfns.for_each_run([&](u64 start, u64 count) {
+    if (!first && start > next) {
+      ++rep.hole_count;
+      rep.hole_pfns += start - next;
+      if (rep.holes.size() < opt.max_holes) rep.holes.emplace_back(next, start - 1);
+    }
+    first = false;
+    next = start + count;
+  });
+}
+
+std::string guest_name(const StreamStats& st) {
+  switch (st.domain_type) {
+    case libxc::kX86Pv: return "x86 PV";
+    case libxc::kX86Hvm: return "x86 HVM";
+    default: return "unknown";
+  }
+}
+
+std::string human(u64 b) {
+  if (b >= (1ull << 30)) return strprintf("%.2f GiB", static_cast<double>(b) / (1ull << 30));
+  if (b >= (1ull << 20)) return strprintf("%.1f MiB", static_cast<double>(b) / (1ull << 20));
+  if (b >= (1ull << 10)) return strprintf("%.1f KiB", static_cast<double>(b) / (1ull << 10));
+  return num(b) + " bytes";
+}
+
+// "xl (config 512 bytes) > libxl > libxc v3", as the layers nest.
+std::string layers(const InspectReport& rep) {
+  std::string s;
+  if (rep.legacy) s = "legacy (Xen <= 4.5, " + num(rep.legacy_width) + "-bit toolstack) read as ";
+  const std::string& c = rep.stats.container;
+  if (c.starts_with("xl")) s += "xl header > ";
+  if (c.starts_with("libvirt")) s += "libvirt header > ";
+  if (c.find("libxl") != std::string::npos) s += "libxl v2 > ";
+  s += "libxc v" + num(rep.stats.libxc_version);
+  return s;
+}
+
+struct TypeRow {
+  Layer layer;
+  u32 type;
+  const TypeCount* tc;
+};
+std::vector<TypeRow> type_rows(const StreamStats& st) {
+  std::vector<TypeRow> rows;
+  for (u32 i = 0; i < st.libxl.size(); ++i)
+    if (st.libxl[i].records) rows.push_back({Layer::libxl, i, &st.libxl[i]});
+  for (u32 i = 0; i < st.libxc.size(); ++i)
+    if (st.libxc[i].records) rows.push_back({Layer::libxc, i, &st.libxc[i]});
+  for (const auto& [type, tc] : st.optional) rows.push_back({Layer::libxc, type, &tc});
+  return rows;
+}
+
+}  // namespace
+
+std::string hvm_save_name(unsigned typecode) {
+  static const char* const kNames[] = {"END",      "HEADER",    "CPU",        "PIC",
+                                       "IOAPIC",   "LAPIC",     "LAPIC_REGS", "PCI_IRQ",
+                                       "ISA_IRQ",  "PCI_LINK",  "PIT",        "RTC",
+                                       "HPET",     "PMTIMER",   "MTRR",       "VIRIDIAN_DOMAIN",
+                                       "CPU_XSAVE", "VIRIDIAN_VCPU", "VMCE_VCPU", "TSC_ADJUST",
+                                       "CPU_MSR"};
+  if (typecode < std::size(kNames)) return kNames[typecode];
+  return strprintf("TYPE_%u", typecode);
+}
+
+bool hvm_save_per_vcpu(unsigned typecode) {
+  switch (typecode) {
+    case 2: case 5: case 6: case 14: case 16: case 17: case 18: case 19: case 20:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void inspect(Source& src, const InspectOptions& opt, InspectReport& rep) {
+  Collector c(opt, rep);
+  VerifyOptions vo;
+  vo.format = Format::autodetect;
+  vo.observer = &c;
+  vo.progress = opt.progress;
+  rep.error = verify(src, vo, rep.stats);
+  find_holes(opt, rep);
+}
+
+std::string inspect_text(const std::string& image, const InspectReport& rep, bool with_config) {
+  const StreamStats& st = rep.stats;
+  std::string o;
+  auto line = [&](const char* key, const std::string& v) { o += strprintf("%-13s%s\n", key, v.c_str()); };
+  line("image", image + " (" + human(st.bytes) + (rep.error ? ", INVALID" : "") + ")");
+  line("container", layers(rep));
+  if (!rep.config_kind.empty())
+    line("config", rep.config_kind + " domain config, " + num(rep.config_bytes) + " bytes" +
+                       (with_config ? "" : " (--config prints it)"));
+  std::string guest = guest_name(st);
+  if (rep.pv_width_bits) guest += strprintf(", %u-bit, %u-level page tables", rep.pv_width_bits, rep.pt_levels);
+  if (st.xen_major) guest += strprintf(", saved by Xen %u.%u", st.xen_major, st.xen_minor);
+  else if (st.legacy_converted) guest += ", converted from a legacy image";
+  line("guest", guest);
+  line("records", num(st.records) + " in " + human(st.bytes));
+  for (const TypeRow& r : type_rows(st))
+    o += strprintf("  %s %-28s %10llu  %s\n", r.layer == Layer::libxc ? "libxc" : "libxl",
+                   record_name(r.layer, r.type).c_str(), static_cast<unsigned long long>(r.tc->records),
+                   human(r.tc->bytes).c_str());
+  std::string pages = num(st.pages) + " bodies (" + human(st.pages * kPageSize) + ")";
+  if (!rep.pfns.empty()) {
+    pages += ", " + num(rep.pfns.size()) + " distinct pfns " + hex(rep.pfns.min()) + "-" + hex(rep.pfns.max());
+    pages += ", " + num(rep.hole_count) + " holes (" + num(rep.hole_pfns) + " pfns)";
+  }
+  pages += ", " + num(rep.resent.size()) + " pfns sent more than once (" + num(rep.resends) + " extra bodies)";
+  if (!rep.pfns.complete()) pages += " [pfn tracking stopped: too sparse]";
+  line("pages", pages);
+  std::string types;
+  for (unsigned t = 0; t < 16; ++t)
+    if (st.pfns_by_type[t])
+      types += std::string(types.empty() ? "" : ", ") + std::string(page_type_name(t)) + " " + num(st.pfns_by_type[t]);
+  if (!types.empty()) line("  by type", types);
+  for (std::size_t i = 0; i < rep.holes.size() && i < 8; ++i)
+    line(i == 0 ? "  holes" : "", hex(rep.holes[i].first) + "-" + hex(rep.holes[i].second));
+  if (rep.holes.size() > 8 || rep.hole_count > rep.holes.size()) line("", "... (--json lists " + num(rep.holes.size()) + ")");
+  line("vcpus", num(rep.vcpus.size()));
+  for (const auto& [id, recs] : rep.vcpus) {
+    std::string l;
+    for (const auto& r : recs) l += std::string(l.empty() ? "" : " ") + r;
+    o += strprintf("  %-11u%s\n", id, l.c_str());
+  }
+  if (!rep.hvm_domain_state.empty()) {
+    std::string l;
+    for (const auto& r : rep.hvm_domain_state) l += std::string(l.empty() ? "" : " ") + r;
+    line("hvm state", l);
+  }
+  if (!rep.hvm_params.empty()) {
+    line("hvm params", num(rep.hvm_params.size()));
+    for (const auto& [idx, val] : rep.hvm_params) {
+      std::string_view n = hvm_param_name(idx);
+      o += strprintf("  %-24s %s\n", n.empty() ? num(idx).c_str() : std::string(n).c_str(), hex(val).c_str());
+    }
+  }
+  if (rep.tsc)
+    line("tsc", strprintf("mode %u, %u kHz, nsec %llu, incarnation %u", rep.tsc->mode, rep.tsc->khz,
+                          static_cast<unsigned long long>(rep.tsc->nsec), rep.tsc->incarnation));
+  if (rep.p2m) line("p2m", "pfns " + hex(rep.p2m->first) + "-" + hex(rep.p2m->second));
+  if (rep.cpuid_leaves || rep.msr_entries)
+    line("cpu policy", num(rep.cpuid_leaves) + " CPUID leaves, " + num(rep.msr_entries) + " MSRs");
+  line("checkpoints", num(st.checkpoints));
+  for (const auto& e : rep.emulators)
+    line("emulator", e.emulator + " index " + num(e.index) + ": " + e.record + ", " + human(e.bytes));
+  if (with_config && !rep.config.empty()) {
+    o += "config:\n" + rep.config;
+    if (rep.config.back() != '\n') o += '\n';
+  }
+  return o;
+}
+
+std::string inspect_json_members(const std::string& image, const InspectReport& rep, bool with_config) {
+  const StreamStats& st = rep.stats;
+  std::string o;
+  auto str = [](const std::string& s) {
+    // Invalid UTF-8 (a config is untrusted input) becomes U+FFFD.
+    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  auto member = [&](const char* k, const std::string& v) {
+    o += std::string(o.empty() ? "  " : ",\n  ") + "\"" + k + "\": " + v;
+  };
+  member("schema", str("xsr-inspect/1"));
+  member("image", str(image));
+  member("valid", rep.error ? "false" : "true");
+  if (rep.error) {
+    std::string e = "{\"code\": " + str(std::string(errc_name(rep.error.code))) + ", \"offset\": " + num(rep.error.offset);
+    if (rep.error.record != kNoRecord)
+      e += ", \"record\": " + num(rep.error.record) + ", \"type\": " + str(record_name(rep.error.layer, rep.error.type));
+    member("error", e + ", \"message\": " + str(rep.error.message()) + "}");
+  } else {
+    member("error", "null");
+  }
+  std::string c = "{\"layers\": " + str(st.container) + ", \"legacy\": " + (rep.legacy ? "true" : "false");
+  if (rep.legacy) c += ", \"legacy_toolstack_width\": " + num(rep.legacy_width);
+  c += ", \"config_kind\": " + (rep.config_kind.empty() ? std::string("null") : str(rep.config_kind));
+  c += ", \"config_bytes\": " + num(rep.config_bytes) + "}";
+  member("container", c);
+  member("stream_version", num(st.libxc_version));
+  std::string g = "{\"type\": " + str(st.domain_type == libxc::kX86Pv ? "pv" : st.domain_type == libxc::kX86Hvm ? "hvm" : "unknown");
+  g += ", \"width_bits\": " + (rep.pv_width_bits ? num(rep.pv_width_bits) : std::string("null"));
+  g += ", \"pagetable_levels\": " + (rep.pt_levels ? num(rep.pt_levels) : std::string("null"));
+  g += ", \"xen_version\": " + (st.xen_major ? str(num(st.xen_major) + "." + num(st.xen_minor)) : std::string("null"));
+  g += std::string(", \"legacy_converted\": ") + (st.legacy_converted ? "true" : "false") + "}";
+  member("guest", g);
+  member("bytes", num(st.bytes));
+  std::string rt;
+  for (const TypeRow& r : type_rows(st))
+    rt += std::string(rt.empty() ? "" : ", ") + "{\"layer\": \"" + (r.layer == Layer::libxc ? "libxc" : "libxl") +
+          "\", \"type\": " + str(record_name(r.layer, r.type)) + ", \"type_id\": " + num(r.type) +
+          ", \"records\": " + num(r.tc->records) + ", \"bytes\": " + num(r.tc->bytes) + "}";
+  member("records", "{\"total\": " + num(st.records) + ", \"by_type\": [" + rt + "]}");
+  std::string p = "{\"bodies\": " + num(st.pages) + ", \"entries\": " + num(rep.entries) +
+                  ", \"entries_without_body\": " + num(rep.no_data);
+  std::string bt;
+  for (unsigned t = 0; t < 16; ++t)
+    if (st.pfns_by_type[t]) bt += std::string(bt.empty() ? "" : ", ") + str(std::string(page_type_name(t))) + ": " + num(st.pfns_by_type[t]);
+  p += ", \"entries_by_type\": {" + bt + "}";
+  p += ", \"distinct_pfns\": " + num(rep.pfns.size());
+  p += ", \"pfn_min\": " + (rep.pfns.empty() ? std::string("null") : num(rep.pfns.min()));
+  p += ", \"pfn_max\": " + (rep.pfns.empty() ? std::string("null") : num(rep.pfns.max()));
+  p += ", \"hole_count\": " + num(rep.hole_count) + ", \"hole_pfns\": " + num(rep.hole_pfns);
+  std::string h;
+  for (const auto& [a, b] : rep.holes) h += std::string(h.empty() ? "" : ", ") + "[" + num(a) + ", " + num(b) + "]";
+  p += ", \"holes\": [" + h + "], \"holes_complete\": " + (rep.holes.size() == rep.hole_count ? "true" : "false");
+  p += ", \"pfns_sent_more_than_once\": " + num(rep.resent.size()) + ", \"extra_bodies\": " + num(rep.resends);
+  p += std::string(", \"pfn_tracking_complete\": ") + (rep.pfns.complete() && rep.resent.complete() ? "true" : "false") + "}";
+  member("pages", p);
+  std::string v;
+  for (const auto& [id, recs] : rep.vcpus) {
+    std::string l;
+    for (const auto& r : recs) l += std::string(l.empty() ? "" : ", ") + str(r);
+    v += std::string(v.empty() ? "" : ", ") + "{\"id\": " + num(id) + ", \"contexts\": [" + l + "]}";
+  }
+  member("vcpus", "[" + v + "]");
+  std::string ds;
+  for (const auto& r : rep.hvm_domain_state) ds += std::string(ds.empty() ? "" : ", ") + str(r);
+  member("hvm_domain_state", "[" + ds + "]");
+  std::string hp;
+  for (const auto& [idx, val] : rep.hvm_params) {
+    std::string_view n = hvm_param_name(idx);
+    hp += std::string(hp.empty() ? "" : ", ") + "{\"index\": " + num(idx) + ", \"name\": " +
+          (n.empty() ? std::string("null") : str(std::string(n))) + ", \"value\": " + num(val) + "}";
+  }
+  member("hvm_params", "[" + hp + "]");
+  member("tsc", rep.tsc ? "{\"mode\": " + num(rep.tsc->mode) + ", \"khz\": " + num(rep.tsc->khz) + ", \"nsec\": " +
+                              num(rep.tsc->nsec) + ", \"incarnation\": " + num(rep.tsc->incarnation) + "}"
+                        : std::string("null"));
+  member("p2m", rep.p2m ? "{\"start_pfn\": " + num(rep.p2m->first) + ", \"end_pfn\": " + num(rep.p2m->second) + "}"
+                        : std::string("null"));
+  member("cpuid_leaves", num(rep.cpuid_leaves));
+  member("msr_entries", num(rep.msr_entries));
+  member("shared_info", rep.shared_info ? "true" : "false");
+  member("checkpoints", num(st.checkpoints));
+  member("checkpoint_states", num(rep.checkpoint_states));
+  std::string em;
+  for (const auto& e : rep.emulators)
+    em += std::string(em.empty() ? "" : ", ") + "{\"record\": " + str(e.record) + ", \"emulator\": " + str(e.emulator) +
+          ", \"index\": " + num(e.index) + ", \"bytes\": " + num(e.bytes) + "}";
+  member("emulators", "[" + em + "]");
+  if (with_config) member("config", str(rep.config));
+  return o;
+}
+
+}  // namespace xsr

@@ -1,0 +1,95 @@
+// Output: a buffered Sink to a descriptor with bulk paths from a Source
+// (copy_file_range, splice, sendfile), and the VerifyTap that hands what a
+// Sink writes to a verifier in another thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "xsr/source.h"
+
+namespace xsr {
+
+// The bytes a Sink writes, handed to a verifier running in another thread
+// as a Source, so an output is verified in the same pass whatever it is (a
+// pipe cannot be read back). Bulk bytes the verifier never reads (page
+// bodies) arrive as holes it skips; everything else as data. Holds at most
+// 16 MiB of data: the writer waits for the verifier beyond that.
+class VerifyTap final : public Source {
+ public:
+  VerifyTap();
+  ~VerifyTap() override;
+  // Writer side.
+  void data(const std::byte* p, std::size_t n);
+  void hole(std::uint64_t n);
+  void close();  // no more bytes: the reader sees the end of input
+  // Reader side (the verifier's thread).
+  Bytes peek(std::size_t n) override;
+  void consume(std::size_t n) override;
+  std::uint64_t skip(std::uint64_t n) override;
+  std::uint64_t pos() const override { return pos_; }
+  std::string_view kind() const override { return "tap"; }
+  // The reader is done (verdict reached): the writer stops queueing.
+  void reader_done();
+
+ private:
+  void drop_consumed();  // with mu_ held
+  struct Seg {
+    std::vector<std::byte> bytes;  // data, or empty for a hole
+    std::uint64_t hole = 0;
+    std::size_t off = 0;  // consumed part of bytes
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Seg> q_;
+  std::uint64_t queued_ = 0;
+  bool closed_ = false, reader_done_ = false;
+  std::uint64_t pos_ = 0;
+  std::vector<std::byte> joined_;  // a peek across segments
+};
+
+// Buffered output to a descriptor, with a bulk path from a Source.
+class Sink {
+ public:
+  explicit Sink(int fd);
+  ~Sink();
+  Sink(const Sink&) = delete;
+  Sink& operator=(const Sink&) = delete;
+
+  void write(const void* p, std::size_t n);
+  template <typename T>
+  void put(const T& v) {
+    write(&v, sizeof v);
+  }
+  void zeros(std::size_t n);
+  // Writes what is buffered; false on a write error (see error()).
+  bool flush();
+  // Moves n bytes from src's cursor to the output (flushing first). Returns
+  // bytes moved; fewer than n when the input ended or on an error.
+  std::uint64_t forward(Source& src, std::uint64_t n);
+  // Like forward, for bytes a verifier must see (record bodies it checks):
+  // with a tap they pass through user space, else straight through.
+  std::uint64_t forward_checked(Source& src, std::uint64_t n);
+  // Every byte written from now on also goes to `tap` (not owned).
+  void set_tap(VerifyTap* tap) { tap_ = tap; }
+
+  std::uint64_t bytes() const { return bytes_ + buf_.size(); }
+  int error() const { return err_; }
+  // Bytes moved by each bulk path ("copy_file_range", "splice", ...).
+  const std::vector<std::pair<std::string, std::uint64_t>>& paths() const { return paths_; }
+
+ private:
+  int fd_;
+  int err_ = 0;
+  std::uint64_t bytes_ = 0;
+  std::vector<std::byte> buf_;
+  std::vector<std::pair<std::string, std::uint64_t>> paths_;
+  VerifyTap* tap_ = nullptr;
+};
+
+}  // namespace xsr
