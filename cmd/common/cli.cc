@@ -1,4 +1,5 @@
 #include "common/cli.h"
+#include "xsr/units.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -42,11 +43,7 @@ void Log::err(const std::string& line) const {
   std::fputc('\n', stderr);
 }
 
-std::uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
+std::uint64_t now_ns() { return mono_ns(); }
 
 Progress::Progress(std::int64_t total, bool enabled)
     : total_(total), on_(enabled && isatty(2) && (total < 0 || total > kMinBytes)), start_ns_(now_ns()) {}

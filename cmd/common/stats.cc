@@ -1,4 +1,5 @@
 #include "common/stats.h"
+#include "xsr/units.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -23,11 +24,7 @@ std::string fmt(const char* f, double v) {
   return b;
 }
 
-std::string human(std::uint64_t b) {
-  if (b >= (1ull << 30)) return fmt("%.2f GiB", static_cast<double>(b) / kGiB);
-  if (b >= (1ull << 20)) return fmt("%.1f MiB", static_cast<double>(b) / kMiB);
-  return std::to_string(b) + " bytes";
-}
+std::string human(std::uint64_t b) { return format_bytes(b); }
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "xsr/source.h"
+#include "xsr/units.h"
 
 namespace xsr_cmd {
 
@@ -36,13 +37,7 @@ inline po::variables_map parse(int argc, char** argv, const po::options_descript
   return vm;
 }
 
-inline std::string human(std::uint64_t b) {
-  char buf[32];
-  if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(b) / (1ull << 30));
-  else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1ull << 20));
-  else std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(b));
-  return buf;
-}
+inline std::string human(std::uint64_t b) { return xsr::format_bytes(b); }
 
 inline xsr::IoMode io_mode(const std::string& io, const char* cmd) {
   if (io == "pread") return xsr::IoMode::pread;

@@ -2,6 +2,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 
 namespace xsr {
 
@@ -37,6 +38,21 @@ int exit_code(Errc code) {
     case Errc::unsupported: return 2;
     default: return 1;
   }
+}
+
+Error Error::at(Errc code, std::uint64_t offset, std::string detail) {
+  Error e;
+  e.code = code;
+  e.offset = offset;
+  e.detail = std::move(detail);
+  return e;
+}
+
+Error Error::io(std::uint64_t offset, std::string what, int err) {
+  if (err != 0) what += std::string(": ") + std::strerror(err);
+  Error e = at(Errc::io, offset, std::move(what));
+  e.cause = err;
+  return e;
 }
 
 }  // namespace xsr

@@ -96,7 +96,9 @@ class Converter {
     return e;
   }
   [[gnu::cold]] Error out_error() {
-    return fail(Errc::io, strprintf("writing the output failed: %s", std::strerror(out_.error())), pos());
+    Error e = fail(Errc::io, strprintf("writing the output failed: %s", std::strerror(out_.error())), pos());
+    e.cause = out_.error();  // EPIPE: the reader left (a caller that closed it knows why)
+    return e;
   }
   [[gnu::cold]] Error in_short(u64 need, u64 got, const char* what) {
     if (in_.error())
@@ -727,8 +729,7 @@ ConvertResult convert_legacy(Source& in, Sink& out, const ConvertOptions& opt) {
   // As verify(): an input that failed after handing out a view (a mapped
   // file that shrank reads as zeros) makes the whole output worthless.
   if (in.error() && r.error.code != Errc::io) [[unlikely]]
-    r.error = Error{Errc::io, in.pos() - start, kNoRecord, Layer::libxc, 0,
-                    std::string("reading the input failed: ") + std::strerror(in.error())};
+    r.error = Error::io(in.pos() - start, "reading the input failed", in.error());
   return r;
 }
 

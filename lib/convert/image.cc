@@ -90,7 +90,7 @@ Error ImageInput::finish(Error read_error) {
   joined_ = true;
   if (conv_.error) {
     const bool our_close = read_error && conv_.error.code == Errc::io &&
-                           conv_.error.detail.find(std::strerror(EPIPE)) != std::string::npos;
+                           conv_.error.caused_by(EPIPE);
     if (!our_close) {
       Error e = conv_.error;
       e.detail = "legacy image: " + e.detail;

@@ -59,8 +59,7 @@ class Extractor final : public BatchObserver {
       } else {
         const off_t at = static_cast<off_t>(base_ + batch_[i] * kPageSize);
         if (::lseek(out_, at, SEEK_SET) < 0)
-          return Error{Errc::io, 0, kNoRecord, Layer::libxc, 0,
-                       std::string("seeking the output failed: ") + std::strerror(errno)};
+          return Error::io(0, "seeking the output failed", errno);
         int out_error = 0;
         const char* how = nullptr;
         if (Error e = pd.forward_pages(n, out_, out_error, how)) return e;
@@ -126,7 +125,7 @@ class PageFinder final : public BatchObserver {
 };
 
 Error out_error(const char* what) {
-  return Error{Errc::io, 0, kNoRecord, Layer::libxc, 0, std::string(what) + ": " + std::strerror(errno)};
+  return Error::io(0, what, errno);
 }
 
 int write_all_at(int fd, const void* p, std::size_t n, u64 off) {
@@ -196,8 +195,8 @@ ExtractResult extract(Source& src, int out, const ExtractOptions& opt) {
   ExtractResult res;
   struct stat st;
   if (::fstat(out, &st) != 0 || !S_ISREG(st.st_mode)) {
-    res.error = Error{Errc::unsupported, 0, kNoRecord, Layer::libxc, 0,
-                      "the output must be a regular file (pages go at their pfn's offset)"};
+    res.error = Error::at(Errc::unsupported, 0,
+                          "the output must be a regular file (pages go at their pfn's offset)");
     return res;
   }
   // Only a file with bytes in it is emptied: truncating to zero also makes
@@ -219,8 +218,8 @@ ExtractResult extract(Source& src, int out, const ExtractOptions& opt) {
   if (res.error) return res;
   if (opt.elf) {
     if (!x.written().complete()) {
-      res.error = Error{Errc::unsupported, 0, kNoRecord, Layer::libxc, 0,
-                        "the pfns are too sparse to list as ELF segments; extract raw instead"};
+      res.error = Error::at(Errc::unsupported, 0,
+                            "the pfns are too sparse to list as ELF segments; extract raw instead");
       return res;
     }
     res.error = write_elf_headers(out, x.written(), base, res);

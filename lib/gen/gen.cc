@@ -1,4 +1,5 @@
 #include "xsr/gen.h"
+#include "xsr/units.h"
 
 #include <sys/uio.h>
 #include <unistd.h>
@@ -32,12 +33,6 @@ struct Rng {
     return z ^ (z >> 31);
   }
 };
-
-std::uint64_t mono_ns() {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 class Writer {
  public:

@@ -1,4 +1,5 @@
 #include "xsr/inspect.h"
+#include "xsr/units.h"
 
 #include <algorithm>
 #include <cstring>
@@ -225,12 +226,7 @@ std::string guest_name(const StreamStats& st) {
   }
 }
 
-std::string human(u64 b) {
-  if (b >= (1ull << 30)) return strprintf("%.2f GiB", static_cast<double>(b) / (1ull << 30));
-  if (b >= (1ull << 20)) return strprintf("%.1f MiB", static_cast<double>(b) / (1ull << 20));
-  if (b >= (1ull << 10)) return strprintf("%.1f KiB", static_cast<double>(b) / (1ull << 10));
-  return num(b) + " bytes";
-}
+std::string human(u64 b) { return format_bytes(b, true); }
 
 // "xl (config 512 bytes) > libxl > libxc v3", as the layers nest.
 std::string layers(const InspectReport& rep) {

@@ -1,4 +1,5 @@
 #include "xsr/net.h"
+#include "xsr/units.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -20,11 +21,7 @@
 namespace xsr::net {
 namespace {
 
-std::uint64_t mono_ms() {
-  timespec ts;
-  ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1000000;
-}
+std::uint64_t mono_ms() { return mono_ns() / 1000000; }
 
 bool unix_addr(const Address& a, sockaddr_un& sa, std::string* err) {
   std::memset(&sa, 0, sizeof sa);

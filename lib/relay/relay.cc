@@ -1,4 +1,5 @@
 #include "xsr/relay.h"
+#include "xsr/units.h"
 
 #include <fcntl.h>
 #include <liburing.h>
@@ -695,14 +696,7 @@ std::string copy_both(int in, int out, int timeout_ms, std::uint64_t* fwd, std::
 }
 
 std::string paths_text(const Stager& st) {
-  auto h = [](std::uint64_t b) {
-    char buf[32];
-    if (b >= (1ull << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(b) / (1ull << 30));
-    else if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(b) / (1ull << 20));
-    else std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(b));
-    return std::string(buf);
-  };
-  return "splice " + h(st.spliced()) + ", write " + h(st.written());
+  return "splice " + format_bytes(st.spliced()) + ", write " + format_bytes(st.written());
 }
 
 }  // namespace
@@ -751,7 +745,7 @@ RelayResult relay(int in_fd, int out_fd, const RelayOptions& opt) {
     }
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) {
-      res.error = Error{Errc::io, 0, kNoRecord, Layer::libxc, 0, std::string("pipe: ") + std::strerror(errno)};
+      res.error = Error::io(0, "pipe", errno);
       return res;
     }
     (void)::fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
@@ -779,7 +773,7 @@ RelayResult relay(int in_fd, int out_fd, const RelayOptions& opt) {
   if (!e && (src.failed() || st.held() > 0)) {
     // A verdict reached over a failed hold (the last record was refused)
     // or with bytes left unchecked is no verdict.
-    e = Error{Errc::io, src.pos(), kNoRecord, Layer::libxc, 0, "read failed: " + src.error_text()};
+    e = Error::io(src.pos(), "read failed: " + src.error_text());
   }
   // What passed goes out even when a later record failed: the receiver
   // gets the whole verified prefix.
@@ -796,7 +790,7 @@ RelayResult relay(int in_fd, int out_fd, const RelayOptions& opt) {
       std::int64_t r = st.splice_in(conv_r, std::min<std::uint64_t>(kChunk, opt.max_hold), &err, &frag);
       if (r < 0 && frag) continue;
       if (r < 0 && err != ECANCELED)
-        e = Error{Errc::io, src.pos(), kNoRecord, Layer::libxc, 0, std::string("read failed: ") + std::strerror(err)};
+        e = Error::io(src.pos(), "read failed", err);
       if (r <= 0) break;
       st.mark();
     }
@@ -807,8 +801,7 @@ RelayResult relay(int in_fd, int out_fd, const RelayOptions& opt) {
     converter.join();
     if (res.conv.error) {
       const bool our_close = (e || st.out_error()) &&
-                             res.conv.error.code == Errc::io &&
-                             res.conv.error.detail.find(std::strerror(EPIPE)) != std::string::npos;
+                             res.conv.error.caused_by(EPIPE);
       if (!our_close) {
         e = res.conv.error;
         e.detail = "legacy stream: " + e.detail;

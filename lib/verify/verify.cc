@@ -884,8 +884,7 @@ Error verify(Source& src, const VerifyOptions& opt, StreamStats& stats) {
   // A source can fail after handing out a view (a mapped file that shrank
   // reads as zeros, source.cc): no verdict reached over such bytes stands.
   if (src.error() && e.code != Errc::io) [[unlikely]]
-    e = Error{Errc::io, src.pos() - start, kNoRecord, Layer::libxc, 0,
-              "read failed: " + src.error_text()};
+    e = Error::io(src.pos() - start, "read failed: " + src.error_text());
   return e;
 }
 

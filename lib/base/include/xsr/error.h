@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 
 namespace xsr {
@@ -46,6 +47,15 @@ struct Error {
   Layer layer = Layer::libxc;
   std::uint32_t type = 0;            // record type, valid when record != kNoRecord
   std::string detail;                // "body length 4104, expected 8 + 8 + 4096"
+  int cause = 0;                     // errno of the system call that failed (Errc::io), else 0
+
+  // Factories (cold): an error at a stream offset outside any record.
+  [[gnu::cold]] static Error at(Errc code, std::uint64_t offset, std::string detail);
+  // An I/O failure: `what` ("writing the output failed") and, when
+  // err != 0, ": strerror(err)"; the errno is kept as the typed cause.
+  [[gnu::cold]] static Error io(std::uint64_t offset, std::string what, int err = 0);
+  // Was this error caused by the system call failing with errno `err`?
+  bool caused_by(int err) const { return code == Errc::io && cause == err; }
 
   bool ok() const { return code == Errc::ok; }
   explicit operator bool() const { return !ok(); }
@@ -53,6 +63,22 @@ struct Error {
   // "offset 0x1a2b40, record 17 (PAGE_DATA): body length 4104, expected ..."
   // Defined by the format layer (records.cc), which owns record names.
   std::string message() const;
+};
+
+// A value or the Error that stopped it being made. Test ok() before value().
+template <typename T>
+class Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Error error) : error_(std::move(error)) {}  // NOLINT
+  bool ok() const { return error_.ok(); }
+  const Error& error() const { return error_; }
+  T& value() { return value_; }
+  const T& value() const { return value_; }
+
+ private:
+  T value_{};
+  Error error_;
 };
 
 }  // namespace xsr

@@ -1,0 +1,17 @@
+// Byte counts and time for people and for pacing: the one formatter of
+// sizes ("4.00 GiB", "1.5 MiB", "512 bytes") and the one monotonic clock.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace xsr {
+
+// "%.2f GiB" from 1 GiB, "%.1f MiB" from 1 MiB, else "N bytes"; with
+// `kib`, "%.1f KiB" from 1 KiB too (inspect's reports).
+std::string format_bytes(std::uint64_t bytes, bool kib = false);
+
+// CLOCK_MONOTONIC in nanoseconds.
+std::uint64_t mono_ns();
+
+}  // namespace xsr
