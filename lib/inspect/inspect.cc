@@ -61,7 +61,7 @@ class Collector final : public StreamObserver {
     batch_entries_ += n;
     for (std::size_t i = 0; i < n;) {
       const u64 e = load<u64>(chunk.data() + 8 * i);
-      if (!libxc::page_type_has_data(static_cast<unsigned>(e >> libxc::kPfnTypeShift))) {
+      if (!PfnEntry{e}.has_data()) {
         ++rep_.no_data;
         ++i;
         continue;
@@ -70,7 +70,7 @@ class Collector final : public StreamObserver {
       // save sends pfns in order) goes into the set a word at a time.
       std::size_t j = i + 1;
       while (j < n && load<u64>(chunk.data() + 8 * j) == e + (j - i)) ++j;
-      const u64 pfn = e & libxc::kPfnMask, count = j - i;
+      const u64 pfn = PfnEntry{e}.pfn(), count = j - i;
       batch_pages_ += count;
       rep_.pfns.insert_range(pfn, count, &on_resent_);
       i = j;

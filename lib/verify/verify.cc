@@ -636,37 +636,35 @@ Error Verifier::page_data(LibxcState& s, const RecordHeader& h, u64 rec_off) {
       if (n == 0) break;
       u64 bad_bits = 0;
       for (std::size_t i = 0; i < n; ++i) {
-        const u64 pfn = load<u64>(c.data() + 8 * i);
-        const unsigned t = static_cast<unsigned>(pfn >> libxc::kPfnTypeShift);
-        bad_bits |= (pfn & libxc::kPfnReservedMask) | (libxc::page_type_reserved(t) ? 1 : 0);
-        nr_pages += libxc::page_type_has_data(t);
-        ++by_type[t];
-        if (pv_limit && (pfn & libxc::kPfnMask) > s.max_pfn) bad_bits |= 2;
+        const PfnEntry e = PfnEntry::at(c, i);
+        bad_bits |= e.reserved_bits() | e.type_reserved();
+        nr_pages += e.has_data();
+        ++by_type[e.type()];
+        if (pv_limit && e.pfn() > s.max_pfn) bad_bits |= 2;
       }
       if (bad_bits && !deferred) {
         // Out of line: find the first offender, as the reference reports it.
         for (std::size_t i = 0; i < n; ++i) {
-          const u64 pfn = load<u64>(c.data() + 8 * i);
-          const unsigned t = static_cast<unsigned>(pfn >> libxc::kPfnTypeShift);
-          if (pfn & libxc::kPfnReservedMask) {
+          const PfnEntry e = PfnEntry::at(c, i);
+          if (e.reserved_bits()) {
             deferred = fail(Errc::bad_record, rec_off,
                             strprintf("Reserved bits set in pfn[%llu]: 0x%016llx",
                                 static_cast<unsigned long long>(idx + i),
-                                static_cast<unsigned long long>(pfn & libxc::kPfnReservedMask)));
+                                static_cast<unsigned long long>(e.reserved_bits())));
             break;
           }
-          if (libxc::page_type_reserved(t)) {
+          if (e.type_reserved()) {
             deferred = fail(Errc::bad_record, rec_off,
                             strprintf("Invalid type value in pfn[%llu]: 0x%016llx",
                                 static_cast<unsigned long long>(idx + i),
-                                static_cast<unsigned long long>(pfn & (u64{0xf} << 60))));
+                                static_cast<unsigned long long>(e.type_bits())));
             break;
           }
-          if (pv_limit && (pfn & libxc::kPfnMask) > s.max_pfn) {
+          if (pv_limit && e.pfn() > s.max_pfn) {
             deferred = fail(Errc::bad_order, rec_off,
                             strprintf("pfn[%llu] 0x%llx beyond the P2M (max pfn 0x%llx)",
                                 static_cast<unsigned long long>(idx + i),
-                                static_cast<unsigned long long>(pfn & libxc::kPfnMask),
+                                static_cast<unsigned long long>(e.pfn()),
                                 static_cast<unsigned long long>(s.max_pfn)));
             break;
           }

@@ -14,14 +14,13 @@
 
 #include "xsr/error.h"
 #include "xsr/format.h"
+#include "xsr/reader.h"
 #include "xsr/records.h"
 #include "xsr/source.h"
 
 namespace xsr {
 
 enum class Format { autodetect, libxc, libxl, xl };
-
-class PageDataReader;
 
 // Sees what the verifier reads, for tools that report on or take from a
 // stream (inspect, extract) without a second parser. Calls come in stream
