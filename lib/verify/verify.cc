@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "xsr/reader.h"
+#include "xsr/walker.h"
 
 namespace xsr {
 namespace {
@@ -187,11 +188,11 @@ void Verifier::xenstore_scan_chunk(Bytes c, u64 off) {
 Error Verifier::run() {
   Format f = opt_.format;
   if (f == Format::autodetect) {
-    std::string_view d = detect_format(rd_.source());
-    if (d == "libxc") f = Format::libxc;
-    else if (d == "libxl") f = Format::libxl;
-    else if (d == "xl") f = Format::xl;
-    else if (d == "libvirt") {
+    const Container d = detect_format(rd_.source());
+    if (d == Container::libxc) f = Format::libxc;
+    else if (d == Container::libxl) f = Format::libxl;
+    else if (d == Container::xl) f = Format::xl;
+    else if (d == Container::libvirt) {
       if (Error e = libvirt_header(f)) return e;
     } else {
       return fail(Errc::bad_header, 0,
@@ -863,17 +864,6 @@ Error Verifier::check_libxl_body(u32 type, const Body& b) {
 }
 
 }  // namespace
-
-std::string_view detect_format(Source& src) {
-  Bytes b = src.peek(8);
-  if (b.size() < 8) return "legacy";
-  const char* p = reinterpret_cast<const char*>(b.data());
-  if (load<std::uint64_t>(b.data()) == ~std::uint64_t{0}) return "libxc";
-  if (std::memcmp(p, "LibxlFmt", 8) == 0) return "libxl";
-  if (std::memcmp(p, xl::kMagic, 8) == 0) return "xl";
-  if (std::memcmp(p, libvirt::kMagic, 8) == 0) return "libvirt";
-  return "legacy";
-}
 
 Error verify(Source& src, const VerifyOptions& opt, StreamStats& stats) {
   const std::uint64_t start = src.pos();

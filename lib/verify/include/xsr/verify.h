@@ -14,9 +14,9 @@
 
 #include "xsr/error.h"
 #include "xsr/format.h"
-#include "xsr/reader.h"
 #include "xsr/records.h"
 #include "xsr/source.h"
+#include "xsr/walker.h"
 
 namespace xsr {
 
@@ -92,9 +92,5 @@ struct StreamStats {
 // Verifies one stream from `src`, stopping at its outermost END (bytes after
 // it are not read). Returns the first error, or an ok Error.
 Error verify(Source& src, const VerifyOptions& opt, StreamStats& stats);
-
-// Reads the first bytes (without consuming past a valid stream's start) and
-// names the container: "libxc", "libxl", "xl", "libvirt", or "legacy".
-std::string_view detect_format(Source& src);
 
 }  // namespace xsr
