@@ -103,7 +103,7 @@ bool write_stats_json(const xsr::cli::RunStats* stats, const po::variables_map& 
 class StatsObserver final : public xsr::StreamObserver {
  public:
   explicit StatsObserver(xsr::cli::RunStats& s) : s_(s) {}
-  void header(std::string_view, std::uint64_t off, std::uint64_t len) override { s_.set_bytes(off + len); }
+  void header(xsr::HeaderKind, std::uint64_t off, std::uint64_t len) override { s_.set_bytes(off + len); }
   void pfns(std::span<const std::byte> chunk) override { pending_ += xsr::count_data_pages(chunk); }
   void record(xsr::Layer layer, std::uint32_t type, std::uint64_t off, std::uint64_t len,
               std::span<const std::byte>) override {

@@ -33,13 +33,16 @@ class Collector final : public StreamObserver {
  public:
   Collector(const InspectOptions& opt, InspectReport& rep) : opt_(opt), rep_(rep) {}
 
-  void header(std::string_view what, u64 off, u64 len) override {
-    if (what == "xl header" || what == "libvirt header") {
-      rep_.config_kind = what == "xl header" ? "xl" : "libvirt";
-      rep_.config_bytes = len - (what == "xl header" ? sizeof(xl::Header) : sizeof(libvirt::Header));
+  void header(HeaderKind kind, u64 off, u64 len) override {
+    const std::string_view what = header_name(kind);
+    if (kind == HeaderKind::xl || kind == HeaderKind::libvirt) {
+      rep_.config_kind = kind == HeaderKind::xl ? "xl" : "libvirt";
+      rep_.config_bytes = len - (kind == HeaderKind::xl ? sizeof(xl::Header) : sizeof(libvirt::Header));
     }
     if (!opt_.record_line) return;
-    std::string layer = what.starts_with("libxc") ? "libxc" : what.starts_with("libxl") ? "libxl" : "-";
+    std::string layer = kind == HeaderKind::libxl                                  ? "libxl"
+                        : kind == HeaderKind::xl || kind == HeaderKind::libvirt ? "-"
+                                                                                : "libxc";
     if (opt_.records_json)
       opt_.record_line(strprintf("{\"offset\": %llu, \"layer\": \"%s\", \"type\": \"%s\", \"length\": %llu}",
                                  static_cast<unsigned long long>(off), layer.c_str(),

@@ -516,7 +516,7 @@ class Forwarder final : public StreamObserver {
  public:
   Forwarder(Stager& st, RelaySource& src, RunCounters* stats) : st_(st), src_(src), stats_(stats) {}
 
-  void header(std::string_view, std::uint64_t, std::uint64_t) override { commit(); }
+  void header(HeaderKind, std::uint64_t, std::uint64_t) override { commit(); }
   void record(Layer layer, std::uint32_t type, std::uint64_t, std::uint64_t, Bytes) override {
     if (layer == Layer::libxc && type == libxc::PAGE_DATA) {
       if (stats_) stats_->add_pages(pending_pages_);

@@ -232,7 +232,7 @@ Error Verifier::xl_header(Format& inner) {
     return fail(Errc::bad_header, 32, strprintf("xl header byte order 0x%08x, expected 0x%08x",
                                           h.byteorder, xl::kByteOrder));
   if (Error e = config_data(h.optional_data_len, "xl header optional data")) return e;
-  if (obs()) obs()->header("xl header", 0, pos());
+  if (obs()) obs()->header(HeaderKind::xl, 0, pos());
   info("Processed xl header");
   st_.container = "xl";
   inner = (h.mandatory_flags & xl::kFlagStreamV2) ? Format::libxl : Format::libxc;
@@ -251,7 +251,7 @@ Error Verifier::libvirt_header(Format& inner) {
   if (h.version != 2)
     return fail(Errc::bad_header, 16, strprintf("libvirt header version %u, expected 1 or 2", h.version));
   if (Error e = config_data(h.xml_len, "libvirt domain XML")) return e;
-  if (obs()) obs()->header("libvirt header", 0, pos());
+  if (obs()) obs()->header(HeaderKind::libvirt, 0, pos());
   st_.container = "libvirt";
   inner = Format::libxl;
   return {};
@@ -326,8 +326,8 @@ Error Verifier::libxc_headers(LibxcState& s) {
   st_.xen_minor = dh.xen_minor;
   if (dh.xen_major == 0) st_.legacy_converted = true;
   if (obs()) {
-    obs()->header("libxc image header", ihdr_off, sizeof ih);
-    obs()->header("libxc domain header", dhdr_off, sizeof dh);
+    obs()->header(HeaderKind::libxc_image, ihdr_off, sizeof ih);
+    obs()->header(HeaderKind::libxc_domain, dhdr_off, sizeof dh);
   }
   return {};
 }
@@ -737,7 +737,7 @@ Error Verifier::libxl_stream() {
   } else {
     info("Libxl Header: little endian");
   }
-  if (obs()) obs()->header("libxl header", hdr_off, sizeof h);
+  if (obs()) obs()->header(HeaderKind::libxl, hdr_off, sizeof h);
 
   for (;;) {
     u64 rec_off;

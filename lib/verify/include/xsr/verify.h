@@ -30,10 +30,10 @@ enum class Format { autodetect, libxc, libxl, xl };
 class StreamObserver {
  public:
   virtual ~StreamObserver() = default;
-  // A container header ("xl header", "libvirt header", "libxc image header",
-  // "libxc domain header", "libxl header") of `len` bytes at stream offset
-  // `off`, optional data included.
-  virtual void header(std::string_view /*what*/, std::uint64_t /*off*/, std::uint64_t /*len*/) {}
+  // A container header of `len` bytes at stream offset `off`, optional data
+  // included (header_name(kind) names it: "xl header", "libxc image
+  // header", ...). Both libxc headers come once the domain header is checked.
+  virtual void header(HeaderKind /*kind*/, std::uint64_t /*off*/, std::uint64_t /*len*/) {}
   // The xl header's optional data (the domain config) or the libvirt
   // header's domain XML, in chunks, in order.
   virtual void config(std::span<const std::byte> /*chunk*/) {}
