@@ -26,7 +26,8 @@ enum class Format { autodetect, libxc, libxl, xl };
 // stream (inspect, extract) without a second parser. Calls come in stream
 // order, each after the verifier has read (and, unless said otherwise,
 // checked) what it reports; views die when the call returns. The verifier
-// stops at the first error, so an observer has seen a valid prefix.
+// stops at the first error, so an observer has seen a valid prefix. (The
+// walk itself is StreamWalker's, walker.h; this is what passed its checks.)
 class StreamObserver {
  public:
   virtual ~StreamObserver() = default;
