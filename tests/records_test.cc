@@ -24,6 +24,20 @@ TEST(RecordTable, NamesUnknownTypesByTheirOptionalBit) {
   EXPECT_EQ(record_name(Layer::libxc, 0x80000005), "OPTIONAL_0x80000005");
 }
 
+TEST(RecordTable, SaysWhichLengthBoundsABodyBreaks) {
+  const RecordInfo& p2m = *record_info(Layer::libxc, libxc::X86_PV_P2M_FRAMES);
+  EXPECT_TRUE(check_bounds(p2m, 4, 3).too_short);
+  EXPECT_TRUE(check_bounds(p2m, 4, 3).not_multiple);
+  const BoundsBreach ok = check_bounds(p2m, 24, 3);
+  EXPECT_FALSE(ok.too_short || ok.too_long || ok.not_multiple || ok.too_new);
+  EXPECT_TRUE(check_bounds(*record_info(Layer::libxc, libxc::END), 8, 3).too_long);
+  const RecordInfo& cpuid = *record_info(Layer::libxc, libxc::X86_CPUID_POLICY);
+  EXPECT_TRUE(check_bounds(cpuid, 48, 2).too_new);
+  EXPECT_FALSE(check_bounds(cpuid, 48, 3).too_new);
+  EXPECT_TRUE(check_bounds(cpuid, 30, 3).not_multiple);
+  EXPECT_FALSE(check_bounds(*record_info(Layer::libxl, libxl::CHECKPOINT_STATE), 1, 0).too_new);
+}
+
 TEST(PageTypes, OnlyTablesAndNormalPagesCarryData) {
   for (unsigned t = 0; t < 16; ++t) {
     bool data = t <= 4 || (t >= 9 && t <= 0xc);

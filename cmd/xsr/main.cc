@@ -103,14 +103,8 @@ bool write_stats_json(const xsr::cli::RunStats* stats, const po::variables_map& 
 class StatsObserver final : public xsr::StreamObserver {
  public:
   explicit StatsObserver(xsr::cli::RunStats& s) : s_(s) {}
-  void header(std::string_view, std::uint64_t off, std::uint64_t len) override { s_.set_bytes(off + len); }
-  void pfns(std::span<const std::byte> chunk) override {
-    for (std::size_t i = 0; i + 8 <= chunk.size(); i += 8) {
-      std::uint64_t pfn;
-      std::memcpy(&pfn, chunk.data() + i, 8);
-      pending_ += xsr::libxc::page_type_has_data(static_cast<unsigned>(pfn >> xsr::libxc::kPfnTypeShift));
-    }
-  }
+  void header(xsr::HeaderKind, std::uint64_t off, std::uint64_t len) override { s_.set_bytes(off + len); }
+  void pfns(std::span<const std::byte> chunk) override { pending_ += xsr::count_data_pages(chunk); }
   void record(xsr::Layer layer, std::uint32_t type, std::uint64_t off, std::uint64_t len,
               std::span<const std::byte>) override {
     s_.add_records(1);

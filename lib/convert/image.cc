@@ -13,8 +13,8 @@ namespace xsr {
 ImageInput::~ImageInput() { finish({}); }
 
 bool legacy_image(Source& raw) {
-  std::string_view kind = detect_format(raw);
-  if (kind == "xl") {
+  const Container kind = detect_format(raw);
+  if (kind == Container::xl) {
     // An xl header without the v2 flag fronts a legacy stream.
     Bytes b = raw.peek(sizeof(xl::Header));
     if (b.size() < sizeof(xl::Header)) return false;  // the verifier names the truncation
@@ -22,14 +22,14 @@ bool legacy_image(Source& raw) {
     std::memcpy(&h, b.data(), sizeof h);
     return !(h.mandatory_flags & xl::kFlagStreamV2);
   }
-  if (kind == "libvirt") {
+  if (kind == Container::libvirt) {
     Bytes b = raw.peek(sizeof(libvirt::Header));
     if (b.size() < sizeof(libvirt::Header)) return false;
     libvirt::Header h;
     std::memcpy(&h, b.data(), sizeof h);
     return h.version == 1;
   }
-  return kind == "legacy";
+  return kind == Container::legacy;
 }
 
 bool ImageInput::open(Source& raw, std::string& why) {

@@ -24,10 +24,9 @@ using u64 = std::uint64_t;
 class BatchObserver : public StreamObserver {
  public:
   void pfns(std::span<const std::byte> chunk) override {
-    for (std::size_t i = 0; i + 8 <= chunk.size(); i += 8) {
-      const u64 e = load<u64>(chunk.data() + i);
-      if (libxc::page_type_has_data(static_cast<unsigned>(e >> libxc::kPfnTypeShift)))
-        batch_.push_back(e & libxc::kPfnMask);
+    for (std::size_t i = 0; i < chunk.size() / 8; ++i) {
+      const PfnEntry e = PfnEntry::at(chunk, i);
+      if (e.has_data()) batch_.push_back(e.pfn());
     }
   }
   void record(Layer, std::uint32_t, u64, u64, std::span<const std::byte>) override { batch_.clear(); }

@@ -14,7 +14,9 @@ namespace {
 constexpr std::uint64_t A = kAnyLength;
 
 // Length rules are those of the reference verifier (REFERENCE.md, "Checks of
-// the reference verifier"); --strict adds Xen's restore rules on top.
+// the reference verifier"), which lib/verify/rules.cc words as it does;
+// --strict adds Xen's restore rules on top. CHECKPOINT_DIRTY_PFN_LIST's are
+// the spec's: the reference refuses the record whatever its length.
 constexpr std::array<RecordInfo, libxc::kRecordTypeCount> kLibxc{{
     {libxc::END, "END", "End", 0, 0, 1, 2},
     {libxc::PAGE_DATA, "PAGE_DATA", "Page data", 9, A, 1, 2},

@@ -15,6 +15,7 @@
 #include "xsr/io_engine.h"
 #include "xsr/format.h"
 #include "xsr/legacy.h"
+#include "xsr/reader.h"
 #include "xsr/sys.h"
 
 namespace xsr {
@@ -284,7 +285,7 @@ class Generator {
         u64 type = libxc::NOTAB;
         if (o_.hvm && hvm_hole(pfn)) type = libxc::XTAB;
         else if (!o_.hvm) type = pv_type(pfn);
-        entries[i] = (type << libxc::kPfnTypeShift) | pfn;
+        entries[i] = PfnEntry::make(pfn, type).raw;
         if (libxc::page_type_has_data(static_cast<unsigned>(type))) {
           std::byte* page = area_.get() + std::size_t{data_pages} * kPageSize;
           if (o_.mixed_pages) gen_mixed_page(pfn, o_.seed, round, page);

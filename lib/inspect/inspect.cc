@@ -33,13 +33,16 @@ class Collector final : public StreamObserver {
  public:
   Collector(const InspectOptions& opt, InspectReport& rep) : opt_(opt), rep_(rep) {}
 
-  void header(std::string_view what, u64 off, u64 len) override {
-    if (what == "xl header" || what == "libvirt header") {
-      rep_.config_kind = what == "xl header" ? "xl" : "libvirt";
-      rep_.config_bytes = len - (what == "xl header" ? sizeof(xl::Header) : sizeof(libvirt::Header));
+  void header(HeaderKind kind, u64 off, u64 len) override {
+    const std::string_view what = header_name(kind);
+    if (kind == HeaderKind::xl || kind == HeaderKind::libvirt) {
+      rep_.config_kind = kind == HeaderKind::xl ? "xl" : "libvirt";
+      rep_.config_bytes = len - (kind == HeaderKind::xl ? sizeof(xl::Header) : sizeof(libvirt::Header));
     }
     if (!opt_.record_line) return;
-    std::string layer = what.starts_with("libxc") ? "libxc" : what.starts_with("libxl") ? "libxl" : "-";
+    std::string layer = kind == HeaderKind::libxl                                  ? "libxl"
+                        : kind == HeaderKind::xl || kind == HeaderKind::libvirt ? "-"
+                                                                                : "libxc";
     if (opt_.records_json)
       opt_.record_line(strprintf("{\"offset\": %llu, \"layer\": \"%s\", \"type\": \"%s\", \"length\": %llu}",
                                  static_cast<unsigned long long>(off), layer.c_str(),
@@ -61,7 +64,7 @@ class Collector final : public StreamObserver {
     batch_entries_ += n;
     for (std::size_t i = 0; i < n;) {
       const u64 e = load<u64>(chunk.data() + 8 * i);
-      if (!libxc::page_type_has_data(static_cast<unsigned>(e >> libxc::kPfnTypeShift))) {
+      if (!PfnEntry{e}.has_data()) {
         ++rep_.no_data;
         ++i;
         continue;
@@ -70,7 +73,7 @@ class Collector final : public StreamObserver {
       // save sends pfns in order) goes into the set a word at a time.
       std::size_t j = i + 1;
       while (j < n && load<u64>(chunk.data() + 8 * j) == e + (j - i)) ++j;
-      const u64 pfn = e & libxc::kPfnMask, count = j - i;
+      const u64 pfn = PfnEntry{e}.pfn(), count = j - i;
       batch_pages_ += count;
       rep_.pfns.insert_range(pfn, count, &on_resent_);
       i = j;

@@ -516,7 +516,7 @@ class Forwarder final : public StreamObserver {
  public:
   Forwarder(Stager& st, RelaySource& src, RunCounters* stats) : st_(st), src_(src), stats_(stats) {}
 
-  void header(std::string_view, std::uint64_t, std::uint64_t) override { commit(); }
+  void header(HeaderKind, std::uint64_t, std::uint64_t) override { commit(); }
   void record(Layer layer, std::uint32_t type, std::uint64_t, std::uint64_t, Bytes) override {
     if (layer == Layer::libxc && type == libxc::PAGE_DATA) {
       if (stats_) stats_->add_pages(pending_pages_);
@@ -525,13 +525,7 @@ class Forwarder final : public StreamObserver {
     if (stats_) stats_->add_records(1);
     commit();
   }
-  void pfns(Bytes chunk) override {
-    for (std::size_t i = 0; i + 8 <= chunk.size(); i += 8) {
-      std::uint64_t v;
-      std::memcpy(&v, chunk.data() + i, 8);
-      pending_pages_ += libxc::page_type_has_data(static_cast<unsigned>(v >> libxc::kPfnTypeShift));
-    }
-  }
+  void pfns(Bytes chunk) override { pending_pages_ += count_data_pages(chunk); }
 
   // Releases what is held; false once the output has failed (the
   // verifier then stops at its next read).

@@ -87,7 +87,7 @@ using namespace xsr;
 class Boundaries final : public StreamObserver {
  public:
   Boundaries(const Source& src, std::vector<std::uint64_t>& at) : src_(src), at_(at) {}
-  void header(std::string_view, std::uint64_t, std::uint64_t) override { at_.push_back(src_.pos()); }
+  void header(HeaderKind, std::uint64_t, std::uint64_t) override { at_.push_back(src_.pos()); }
   void record(Layer, std::uint32_t, std::uint64_t, std::uint64_t, Bytes) override {
     at_.push_back(src_.pos());
   }

@@ -22,8 +22,8 @@ XSR_FUZZ_TARGET(verify) {
   const Bytes stream = in.rest();
   auto src = memory_source(stream);
   if (flags & 32) {
-    const std::string_view f = detect_format(*src);
-    XSR_FUZZ_CHECK(!f.empty());
+    const Container f = detect_format(*src);
+    XSR_FUZZ_CHECK(!container_name(f).empty());
     XSR_FUZZ_CHECK(src->pos() == 0);  // detection consumes nothing
   }
   StreamStats st;

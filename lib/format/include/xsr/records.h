@@ -22,6 +22,21 @@ struct RecordInfo {
 
 constexpr std::uint64_t kAnyLength = ~std::uint64_t{0};
 
+// Which of a type's length rules in the table a body breaks (none: all
+// false). The verifier words each breach as the reference does.
+struct BoundsBreach {
+  bool too_short = false;     // under min_body
+  bool too_long = false;      // over max_body
+  bool not_multiple = false;  // not a multiple of `multiple`
+  bool too_new = false;       // the type is newer than the libxc stream
+};
+
+// `version`: the libxc stream's version (for libxl records any: their
+// min_version is 0).
+constexpr BoundsBreach check_bounds(const RecordInfo& ri, std::uint64_t len, std::uint32_t version) {
+  return {len < ri.min_body, len > ri.max_body, len % ri.multiple != 0, version < ri.min_version};
+}
+
 // Returns the table entry, or nullptr for a type the spec does not define.
 const RecordInfo* record_info(Layer layer, std::uint32_t type);
 

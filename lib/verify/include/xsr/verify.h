@@ -16,25 +16,25 @@
 #include "xsr/format.h"
 #include "xsr/records.h"
 #include "xsr/source.h"
+#include "xsr/walker.h"
 
 namespace xsr {
 
 enum class Format { autodetect, libxc, libxl, xl };
 
-class PageDataReader;
-
 // Sees what the verifier reads, for tools that report on or take from a
 // stream (inspect, extract) without a second parser. Calls come in stream
 // order, each after the verifier has read (and, unless said otherwise,
 // checked) what it reports; views die when the call returns. The verifier
-// stops at the first error, so an observer has seen a valid prefix.
+// stops at the first error, so an observer has seen a valid prefix. (The
+// walk itself is StreamWalker's, walker.h; this is what passed its checks.)
 class StreamObserver {
  public:
   virtual ~StreamObserver() = default;
-  // A container header ("xl header", "libvirt header", "libxc image header",
-  // "libxc domain header", "libxl header") of `len` bytes at stream offset
-  // `off`, optional data included.
-  virtual void header(std::string_view /*what*/, std::uint64_t /*off*/, std::uint64_t /*len*/) {}
+  // A container header of `len` bytes at stream offset `off`, optional data
+  // included (header_name(kind) names it: "xl header", "libxc image
+  // header", ...). Both libxc headers come once the domain header is checked.
+  virtual void header(HeaderKind /*kind*/, std::uint64_t /*off*/, std::uint64_t /*len*/) {}
   // The xl header's optional data (the domain config) or the libvirt
   // header's domain XML, in chunks, in order.
   virtual void config(std::span<const std::byte> /*chunk*/) {}
@@ -93,9 +93,5 @@ struct StreamStats {
 // Verifies one stream from `src`, stopping at its outermost END (bytes after
 // it are not read). Returns the first error, or an ok Error.
 Error verify(Source& src, const VerifyOptions& opt, StreamStats& stats);
-
-// Reads the first bytes (without consuming past a valid stream's start) and
-// names the container: "libxc", "libxl", "xl", "libvirt", or "legacy".
-std::string_view detect_format(Source& src);
 
 }  // namespace xsr
