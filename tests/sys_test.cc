@@ -49,10 +49,21 @@ ssize_t f_sendfile(int out, int in, off_t* io, std::size_t n) {
   return inject() ? -1 : sys::real().sendfile(out, in, io, n);
 }
 
+ssize_t f_writev(int fd, const iovec* v, int n) {
+  return inject() ? -1 : sys::real().writev(fd, v, n);
+}
+ssize_t f_pwrite(int fd, const void* b, std::size_t n, off_t o) {
+  return inject() ? -1 : sys::real().pwrite(fd, b, n, o);
+}
+int f_ftruncate(int fd, off_t len) { return inject() ? -1 : sys::real().ftruncate(fd, len); }
+int f_poll(pollfd* p, nfds_t n, int ms) { return inject() ? -1 : sys::real().poll(p, n, ms); }
+
+// lseek cannot be interrupted: it runs as it is.
 sys::Ops interrupting() {
   g_calls = 0;
   g_injected = 0;
-  return sys::Ops{f_read, f_pread, f_write, f_splice, f_cfr, f_sendfile};
+  return sys::Ops{f_read,   f_pread,  f_write,           f_splice,    f_cfr, f_sendfile,
+                  f_writev, f_pwrite, sys::real().lseek, f_ftruncate, f_poll};
 }
 
 std::vector<std::byte> legacy_image() {
