@@ -396,8 +396,8 @@ TEST(ImageInput, ReadsALegacyImageAsItsConversion) {
   auto legacy = test::gen_bytes(g);
   auto raw = memory_source(legacy);
   ImageInput img;
-  std::string why;
-  ASSERT_TRUE(img.open(*raw, why)) << why;
+  const Error why = img.open(*raw);
+  ASSERT_FALSE(why) << why.detail;
   EXPECT_TRUE(img.legacy());
   InspectReport rep;
   inspect(img.stream(), {}, rep);
@@ -415,8 +415,8 @@ TEST(ImageInput, NamesABrokenLegacyImagesOwnError) {
   legacy.resize(legacy.size() / 2);
   auto raw = memory_source(legacy);
   ImageInput img;
-  std::string why;
-  ASSERT_TRUE(img.open(*raw, why)) << why;
+  const Error why = img.open(*raw);
+  ASSERT_FALSE(why) << why.detail;
   InspectReport rep;
   inspect(img.stream(), {}, rep);
   Error e = img.finish(rep.error);

@@ -196,7 +196,7 @@ int cmd_relay(int argc, char** argv) {
                  r.paths.c_str());
     if (!r.note.empty()) std::fprintf(stderr, "xsr relay: %s\n", r.note.c_str());
   }
-  const bool ok = !r.error && r.out_error.empty();
+  const bool ok = !r.error && !r.out_error;
   if (vm.count("stats-json")) {
     std::string extra = ",\"ok\":";
     extra += ok ? "true" : "false";
@@ -204,7 +204,7 @@ int cmd_relay(int argc, char** argv) {
     if (ok) extra += "null";
     else {
       extra += '"';
-      extra += xsr::cli::json_escape(r.error ? r.error.message() : r.out_error);
+      extra += xsr::cli::json_escape(r.error ? r.error.message() : r.out_error.detail);
       extra += '"';
     }
     extra += ",\"in_bytes\":" + std::to_string(r.in_bytes);
@@ -229,7 +229,7 @@ int cmd_relay(int argc, char** argv) {
         std::fprintf(stderr, "xsr relay: %s: %s; forwarded %llu bytes before it\n", in_name.c_str(),
                      r.error.message().c_str(), static_cast<unsigned long long>(r.out_bytes));
       else
-        std::fprintf(stderr, "xsr relay: %s: %s (after %llu bytes)\n", out_name.c_str(), r.out_error.c_str(),
+        std::fprintf(stderr, "xsr relay: %s: %s (after %llu bytes)\n", out_name.c_str(), r.out_error.detail.c_str(),
                      static_cast<unsigned long long>(r.out_bytes));
     }
     return r.error ? xsr::exit_code(r.error.code) == 2 ? 2 : 1 : 1;

@@ -1,9 +1,5 @@
 #include "xsr/convert.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
@@ -11,7 +7,6 @@
 
 #include "xsr/format.h"
 #include "xsr/legacy.h"
-#include "xsr/sys.h"
 
 namespace xsr {
 
@@ -68,7 +63,7 @@ class Converter {
   ConvertResult run() {
     ConvertResult r;
     r.error = body();
-    if (!r.error && !out_.flush()) r.error = out_error();
+    if (!r.error && out_.flush()) r.error = out_error();
     r.in_bytes = pos();
     r.out_bytes = out_.bytes();
     r.records = records_;
@@ -96,8 +91,9 @@ class Converter {
     return e;
   }
   [[gnu::cold]] Error out_error() {
-    Error e = fail(Errc::io, strprintf("writing the output failed: %s", std::strerror(out_.error())), pos());
-    e.cause = out_.error();  // EPIPE: the reader left (a caller that closed it knows why)
+    const int cause = out_.error().cause;
+    Error e = fail(Errc::io, strprintf("writing the output failed: %s", std::strerror(cause)), pos());
+    e.cause = cause;  // EPIPE: the reader left (a caller that closed it knows why)
     return e;
   }
   [[gnu::cold]] Error in_short(u64 need, u64 got, const char* what) {

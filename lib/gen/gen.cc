@@ -12,7 +12,7 @@
 #include <functional>
 #include <vector>
 
-#include "xsr/io_engine.h"
+#include "xsr/aligned.h"
 #include "xsr/format.h"
 #include "xsr/legacy.h"
 #include "xsr/sys.h"
@@ -87,9 +87,9 @@ class Writer {
           n += t[tc++].iov_len;
         }
         pace(n);
-        r = ::writev(fd_, t, tc);
+        r = sys::writev(fd_, t, tc);
       } else {
-        r = ::writev(fd_, v, cnt);
+        r = sys::writev(fd_, v, cnt);
       }
       if (r < 0) {
         if (errno == EINTR) continue;
@@ -170,7 +170,7 @@ class Generator {
     const u64 body = std::max<u64>(o.size, 16 << 10);
     pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
     batch_ = std::clamp<u32>(o.batch, 1, 1024);
-    area_ = detail::alloc_aligned(std::size_t{batch_} * kPageSize);
+    area_ = alloc_aligned(std::size_t{batch_} * kPageSize);
     for (u32 i = 0; i < batch_; ++i) gen_page(0, o.seed, area_.get() + std::size_t{i} * kPageSize);
   }
 
@@ -385,7 +385,7 @@ class Generator {
   Rng rng_;
   u64 pfn_range_;
   u32 batch_;
-  detail::AlignedBuf area_;
+  AlignedBuf area_;
 };
 
 // A legacy stream (REFERENCE.md "Legacy input"), as Xen 4.5's save wrote it.
@@ -396,7 +396,7 @@ class LegacyGenerator {
     pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
     batch_ = std::clamp<u32>(o.batch, 1, 1024);
     ul_ = o.toolstack_width / 8;
-    area_ = detail::alloc_aligned(std::size_t{batch_} * kPageSize);
+    area_ = alloc_aligned(std::size_t{batch_} * kPageSize);
     for (u32 i = 0; i < batch_; ++i) gen_page(0, o.seed, area_.get() + std::size_t{i} * kPageSize);
   }
 
@@ -544,7 +544,7 @@ class LegacyGenerator {
   u64 pfn_range_;
   u32 batch_;
   std::size_t ul_;
-  detail::AlignedBuf area_;
+  AlignedBuf area_;
 };
 
 }  // namespace
