@@ -342,7 +342,10 @@ TEST(Extract, ElfWithMoreThan65534SegmentsUsesPnXnum) {
   int out = ::mkstemp(path);
   ASSERT_GE(out, 0);
   ExtractResult r;
-  ASSERT_FALSE(write_elf_headers(out, pfns, 4096, r));
+  {
+    Sink sink(out);
+    ASSERT_FALSE(write_elf_headers(sink, pfns, 4096, r));
+  }
   EXPECT_EQ(r.segments, 70000u);
   Elf64_Ehdr eh;
   ASSERT_EQ(::pread(out, &eh, sizeof eh, 0), static_cast<ssize_t>(sizeof eh));
