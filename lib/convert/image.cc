@@ -59,7 +59,7 @@ Error ImageInput::open(Source& raw) {
   OpenResult r = source_from_fd(converter_.fd(), false);
   if (!r.source) {
     converter_.stop();
-    return Error::at(Errc::io, 0, r.error);
+    return r.error;
   }
   pipe_src_ = std::move(r.source);
   legacy_ = true;

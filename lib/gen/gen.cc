@@ -56,7 +56,7 @@ struct Emit {
     r.records = records;
     r.pages = pages;
     r.pfn_range = pfn_range;
-    r.error = out.error().detail;
+    r.error = out.error();
     return r;
   }
 
@@ -515,10 +515,15 @@ void gen_mixed_page(std::uint64_t pfn, std::uint64_t seed, std::uint64_t round, 
 }
 
 GenResult generate(int fd, const GenOptions& opt) {
-  if (opt.version != 2 && opt.version != 3) return {0, 0, 0, 0, "version must be 2 or 3"};
-  if (!opt.hvm && opt.pv_width != 4 && opt.pv_width != 8) return {0, 0, 0, 0, "PV width must be 4 or 8"};
+  auto bad = [](const char* why) {
+    GenResult r;
+    r.error = Error::at(Errc::usage, 0, why);
+    return r;
+  };
+  if (opt.version != 2 && opt.version != 3) return bad("version must be 2 or 3");
+  if (!opt.hvm && opt.pv_width != 4 && opt.pv_width != 8) return bad("PV width must be 4 or 8");
   if (opt.legacy) {
-    if (opt.toolstack_width != 32 && opt.toolstack_width != 64) return {0, 0, 0, 0, "toolstack width must be 32 or 64"};
+    if (opt.toolstack_width != 32 && opt.toolstack_width != 64) return bad("toolstack width must be 32 or 64");
     LegacyGenerator g(fd, opt);
     return g.run();
   }

@@ -87,26 +87,19 @@ CompressedOutput::~CompressedOutput() {
   if (th_.joinable()) finish();
 }
 
-bool CompressedOutput::start(int out, Codec codec, int level, std::string* err) {
-  if (codec == Codec::none) {
-    *err = "no codec";
-    return false;
-  }
+Error CompressedOutput::start(int out, Codec codec, int level) {
+  if (codec == Codec::none) return Error::at(Errc::usage, 0, "no codec");
   if (level == 0) level = default_level(codec);
   const int max = codec == Codec::zstd ? 19 : 9;
-  if (level < 1 || level > max) {
-    *err = "--level for " + std::string(codec_name(codec)) + " must be 1 to " + std::to_string(max);
-    return false;
-  }
+  if (level < 1 || level > max)
+    return Error::at(Errc::usage, 0,
+                     "--level for " + std::string(codec_name(codec)) + " must be 1 to " + std::to_string(max));
   int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) {
-    *err = std::string("pipe: ") + std::strerror(errno);
-    return false;
-  }
+  if (::pipe2(p, O_CLOEXEC) != 0) return Error::io(0, "pipe", errno);
   (void)::fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(kBuf));
   wfd_ = p[1];
   th_ = std::thread([this, rfd = p[0], out, codec, level] { run(rfd, out, codec, level); });
-  return true;
+  return {};
 }
 
 void CompressedOutput::run(int rfd, int out, Codec codec, int level) {
@@ -126,7 +119,7 @@ void CompressedOutput::run(int rfd, int out, Codec codec, int level) {
     for (;;) {
       const ssize_t r = sys::read(rfd, buf.data(), buf.size());
       if (r < 0) {
-        error_ = std::string("reading the bytes to compress failed: ") + std::strerror(errno);
+        error_ = Error::io(0, "reading the bytes to compress failed", errno);
         break;
       }
       if (r == 0) {
@@ -136,16 +129,16 @@ void CompressedOutput::run(int rfd, int out, Codec codec, int level) {
       if (f.sputn(buf.data(), r) != r) throw std::ios_base::failure("short write");
     }
   } catch (const std::exception& e) {
-    error_ = std::string(codec_name(codec)) + " compression failed: " + e.what();
+    error_ = Error::at(Errc::io, 0, std::string(codec_name(codec)) + " compression failed: " + e.what());
   }
   // Checked apart: Boost's close() swallows what the sink throws.
-  if (werr) error_ = std::string("writing the compressed output failed: ") + std::strerror(werr);
+  if (werr) error_ = Error::io(0, "writing the compressed output failed", werr);
   // On failure the writer is stopped at once (EPIPE) rather than left to
   // fill a pipe nobody reads.
   ::close(rfd);
 }
 
-std::string CompressedOutput::finish() {
+Error CompressedOutput::finish() {
   if (wfd_ >= 0) {
     ::close(wfd_);
     wfd_ = -1;

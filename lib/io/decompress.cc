@@ -279,7 +279,7 @@ class DecompressingSource final : public Source {
   OpenResult start(IoMode mode) {
     OpenResult res;
     if (Error e = worker_.start([s = st_.get()](int wfd) { return s->run(wfd); })) {
-      res.error = e.detail;
+      res.error = e;
       return res;
     }
     res = source_from_fd(worker_.fd(), false, mode);
@@ -353,7 +353,7 @@ OpenResult decompress_source(std::unique_ptr<Source> raw, Codec codec, IoMode mo
   // The pipe side reads whatever way was asked for, except a file's.
   if (mode == IoMode::pread || mode == IoMode::mmap) mode = IoMode::automatic;
   OpenResult res = src->start(mode);
-  if (!res.error.empty()) return res;
+  if (res.error) return res;
   res.source = std::move(src);
   std::string note = res.note;
   res.note = "compressed input (" + std::string(codec_name(codec)) +

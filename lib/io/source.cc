@@ -42,7 +42,7 @@ OpenResult source_from_fd(int fd, bool owned, IoMode mode) {
   OpenResult res;
   struct stat st;
   if (::fstat(fd, &st) != 0) {
-    res.error = std::string("fd ") + std::to_string(fd) + ": " + std::strerror(errno);
+    res.error = Error::io(0, "fd " + std::to_string(fd), errno);
     if (owned) ::close(fd);
     return res;
   }
@@ -84,7 +84,7 @@ OpenResult open_source(std::string_view spec, IoMode mode) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     OpenResult res;
-    res.error = path + ": " + std::strerror(errno);
+    res.error = Error::io(0, path, errno);
     return res;
   }
   return source_from_fd(fd, true, mode);

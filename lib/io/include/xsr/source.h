@@ -28,6 +28,8 @@
 #include <string>
 #include <string_view>
 
+#include "xsr/error.h"
+
 namespace xsr {
 
 using Bytes = std::span<const std::byte>;
@@ -114,7 +116,7 @@ IoCaps fd_caps(int fd);
 
 struct OpenResult {
   std::unique_ptr<Source> source;
-  std::string error;  // set when source is null
+  Error error;        // set when source is null (detail: "PATH: <strerror>")
   std::string note;   // e.g. "io_uring unavailable (Operation not permitted): plain reads"
 };
 
