@@ -53,7 +53,7 @@ Stream generate_in_memory(const xsr::GenOptions& g) {
   if (fd < 0) die("memfd_create: %s", std::strerror(errno));
   Stream s;
   s.gen = xsr::generate(fd, g);
-  if (!s.gen.error.empty()) die("generate: %s", s.gen.error.c_str());
+  if (s.gen.error) die("generate: %s", s.gen.error.detail.c_str());
   s.bytes.resize(s.gen.bytes);
   std::size_t got = 0;
   while (got < s.bytes.size()) {
@@ -151,10 +151,10 @@ class TempStream {
     xsr::GenOptions g;
     g.size = kFileStream;
     gen_ = xsr::generate(fd, g);
-    if (::close(fd) != 0 && gen_.error.empty()) gen_.error = std::strerror(errno);
-    if (!gen_.error.empty()) {
+    if (::close(fd) != 0 && !gen_.error) gen_.error = xsr::Error::at(xsr::Errc::io, 0, std::strerror(errno));
+    if (gen_.error) {
       ::unlink(path_.c_str());
-      die("generate %s: %s", path_.c_str(), gen_.error.c_str());
+      die("generate %s: %s", path_.c_str(), gen_.error.detail.c_str());
     }
   }
   ~TempStream() {
@@ -187,7 +187,7 @@ void warm(const std::string& path) {
 
 xsr::StreamStats verify_file(const std::string& path, xsr::IoMode mode, xsr::Error& e) {
   xsr::OpenResult o = xsr::open_source(path, mode);
-  if (!o.source) die("open_source %s: %s", path.c_str(), o.error.c_str());
+  if (!o.source) die("open_source %s: %s", path.c_str(), o.error.detail.c_str());
   xsr::StreamStats st;
   xsr::VerifyOptions opt;
   opt.format = xsr::Format::autodetect;

@@ -32,10 +32,10 @@ std::vector<std::byte> plain() {
 std::vector<std::byte> compress(const std::vector<std::byte>& data, Codec c, int level = 1) {
   int out = memfd_create("xsr-z", MFD_CLOEXEC);
   CompressedOutput z;
-  std::string err;
-  EXPECT_TRUE(z.start(out, c, level, &err)) << err;
+  const Error started = z.start(out, c, level);
+  EXPECT_FALSE(started) << started.detail;
   EXPECT_EQ(sys::write_all(z.fd(), data.data(), data.size()), 0);
-  EXPECT_EQ(z.finish(), "");
+  EXPECT_EQ(z.finish().detail, "");
   EXPECT_EQ(z.bytes_out(), static_cast<std::uint64_t>(::lseek(out, 0, SEEK_CUR)));
   ::lseek(out, 0, SEEK_SET);
   auto v = test::read_all_fd(out);
@@ -91,7 +91,7 @@ TEST_P(CompressCodec, RoundTripsThroughAFile) {
   const auto z = compress(data, GetParam());
   ASSERT_LT(z.size(), data.size());
   Opened in(z);
-  ASSERT_TRUE(in.r.source) << in.r.error;
+  ASSERT_TRUE(in.r.source) << in.r.error.detail;
   EXPECT_NE(in.r.note.find("compressed input (" + std::string(codec_name(GetParam())) + ")"),
             std::string::npos);
   EXPECT_EQ(drain(in.src()), data);
@@ -104,7 +104,7 @@ TEST_P(CompressCodec, VerifiesFromAPipe) {
   ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
   test::Feeder feed(p[1], compress(data, GetParam()), 1021);  // short writes
   OpenResult r = open_input(std::to_string(p[0]));
-  ASSERT_TRUE(r.source) << r.error;
+  ASSERT_TRUE(r.source) << r.error.detail;
   StreamStats st;
   Error e = verify_source(*r.source, &st);
   EXPECT_FALSE(e) << e.message();
@@ -133,7 +133,7 @@ TEST_P(CompressCodec, MatchesTheCommandLineTool) {
   // Their compression, our decompression.
   ASSERT_EQ(std::system((tool + " -c < " + in + " > " + theirs).c_str()), 0);
   OpenResult r = open_input(theirs);
-  ASSERT_TRUE(r.source) << r.error;
+  ASSERT_TRUE(r.source) << r.error.detail;
   EXPECT_EQ(drain(*r.source), data);
   r.source.reset();
   // Our compression, their decompression.
@@ -280,10 +280,10 @@ TEST(Compress, ShortMagicIsNotSniffed) {
 
 TEST(Compress, RejectsBadLevels) {
   CompressedOutput z;
-  std::string err;
-  EXPECT_FALSE(z.start(1, Codec::gzip, 10, &err));
-  EXPECT_EQ(err, "--level for gzip must be 1 to 9");
-  EXPECT_FALSE(z.start(1, Codec::zstd, -1, &err));
+  const Error gz = z.start(1, Codec::gzip, 10);
+  EXPECT_TRUE(gz);
+  EXPECT_EQ(gz.detail, "--level for gzip must be 1 to 9");
+  EXPECT_TRUE(z.start(1, Codec::zstd, -1));
 }
 
 // A full disk: finish() names it; the writer was stopped by EPIPE.
@@ -293,13 +293,12 @@ TEST(Compress, OutputWriteFailureIsReported) {
   if (out < 0) GTEST_SKIP() << "no /dev/full";
   within_20s([&] {
     CompressedOutput z;
-    std::string err;
-    ASSERT_TRUE(z.start(out, Codec::gzip, 1, &err));
+    ASSERT_FALSE(z.start(out, Codec::gzip, 1));
     GenOptions o;
     o.size = 64 << 20;
     GenResult g = generate(z.fd(), o);
-    EXPECT_NE(g.error, "");  // stopped early by the closed pipe
-    EXPECT_EQ(z.finish(), "writing the compressed output failed: No space left on device");
+    EXPECT_NE(g.error.detail, "");  // stopped early by the closed pipe
+    EXPECT_EQ(z.finish().detail, "writing the compressed output failed: No space left on device");
   });
   ::close(out);
 }

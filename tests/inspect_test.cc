@@ -342,7 +342,10 @@ TEST(Extract, ElfWithMoreThan65534SegmentsUsesPnXnum) {
   int out = ::mkstemp(path);
   ASSERT_GE(out, 0);
   ExtractResult r;
-  ASSERT_FALSE(write_elf_headers(out, pfns, 4096, r));
+  {
+    Sink sink(out);
+    ASSERT_FALSE(write_elf_headers(sink, pfns, 4096, r));
+  }
   EXPECT_EQ(r.segments, 70000u);
   Elf64_Ehdr eh;
   ASSERT_EQ(::pread(out, &eh, sizeof eh, 0), static_cast<ssize_t>(sizeof eh));
@@ -396,8 +399,8 @@ TEST(ImageInput, ReadsALegacyImageAsItsConversion) {
   auto legacy = test::gen_bytes(g);
   auto raw = memory_source(legacy);
   ImageInput img;
-  std::string why;
-  ASSERT_TRUE(img.open(*raw, why)) << why;
+  const Error why = img.open(*raw);
+  ASSERT_FALSE(why) << why.detail;
   EXPECT_TRUE(img.legacy());
   InspectReport rep;
   inspect(img.stream(), {}, rep);
@@ -415,8 +418,8 @@ TEST(ImageInput, NamesABrokenLegacyImagesOwnError) {
   legacy.resize(legacy.size() / 2);
   auto raw = memory_source(legacy);
   ImageInput img;
-  std::string why;
-  ASSERT_TRUE(img.open(*raw, why)) << why;
+  const Error why = img.open(*raw);
+  ASSERT_FALSE(why) << why.detail;
   InspectReport rep;
   inspect(img.stream(), {}, rep);
   Error e = img.finish(rep.error);

@@ -177,7 +177,7 @@ class GeneratedStream : public ::testing::TestWithParam<std::tuple<Kind, PageMod
 TEST_P(GeneratedStream, RecordsOffsetsAndEveryPageMatchTheGenerator) {
   auto [kind, mode] = GetParam();
   const Generated& g = stream();
-  ASSERT_TRUE(g.gen.error.empty()) << g.gen.error;
+  ASSERT_FALSE(g.gen.error) << g.gen.error.detail;
   ASSERT_EQ(g.bytes.size(), g.gen.bytes);
   const auto want = records_of(g.bytes);
   ASSERT_EQ(want.size(), g.gen.records);
@@ -191,7 +191,7 @@ TEST_P(GeneratedStream, RecordsOffsetsAndEveryPageMatchTheGenerator) {
     // A stream starting at an odd file offset: offsets count from there.
     int fd = memfd_with(g.bytes, 4097, trailer.size());
     OpenResult r = source_from_fd(fd, false, kind == Kind::pread ? IoMode::pread : IoMode::mmap);
-    ASSERT_TRUE(r.source) << r.error;
+    ASSERT_TRUE(r.source) << r.error.detail;
     EXPECT_EQ(r.source->kind(), kind == Kind::pread ? "pread" : "mmap");
     walk(*r.source, mode, w);
     ASSERT_EQ(r.source->finish(), 0);
@@ -207,7 +207,7 @@ TEST_P(GeneratedStream, RecordsOffsetsAndEveryPageMatchTheGenerator) {
       Feeder f(fds[1], all, 1021);
       OpenResult r = source_from_fd(fds[0], false,
                                     kind == Kind::uring_pipe ? IoMode::automatic : IoMode::read);
-      ASSERT_TRUE(r.source) << r.error;
+      ASSERT_TRUE(r.source) << r.error.detail;
       if (kind == Kind::uring_pipe && r.source->kind() != "io_uring") {
         r.source.reset();
         (void)read_all_fd(fds[0]);

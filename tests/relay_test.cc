@@ -138,7 +138,7 @@ TEST(Relay, ForwardsEveryKindOfStreamByteForByte) {
             s.in = s.out = ch;
             Relayed r = relay_bytes(data, auto_opts(), s);
             ASSERT_FALSE(r.r.error) << r.r.error.message();
-            ASSERT_EQ(r.r.out_error, "");
+            ASSERT_FALSE(r.r.out_error) << r.r.out_error.detail;
             ASSERT_EQ(r.out, data) << "container " << int(c) << " hvm " << hvm << " v" << v;
             EXPECT_EQ(r.r.out_bytes, data.size());
             EXPECT_EQ(r.r.in_bytes, data.size());
@@ -194,7 +194,7 @@ TEST(Relay, FixturesGiveTheVerifiedPrefix) {
     }
     ++invalid;
     ASSERT_TRUE(r.r.error);
-    EXPECT_EQ(r.r.out_error, "");
+    EXPECT_FALSE(r.r.out_error) << r.r.out_error.detail;
     ASSERT_TRUE(is_prefix(r.out, data));
     if (r.r.error.message().find("(--hold)") != std::string::npos) {
       // A body declared longer than the hold is refused at its record
@@ -324,7 +324,7 @@ TEST(Relay, ThenCopyCarriesTheHandshakeBothWays) {
   sender.join();
   receiver.join();
   ASSERT_FALSE(r.error) << r.error.message();
-  EXPECT_EQ(r.out_error, "");
+  EXPECT_FALSE(r.out_error) << r.out_error.detail;
   EXPECT_EQ(got, data);
   EXPECT_EQ(receiver_heard, "go\n");
   EXPECT_EQ(sender_heard, "domain received\n");
@@ -436,8 +436,8 @@ TEST(Relay, AStalledReceiverTimesOut) {
   o.timeout_ms = 300;
   RelayResult r = relay(in[0], out[1], o);
   EXPECT_FALSE(r.error) << r.error.message();
-  EXPECT_NE(r.out_error.find("the receiver took nothing for 0.3 s (--timeout)"), std::string::npos)
-      << r.out_error;
+  EXPECT_NE(r.out_error.detail.find("the receiver took nothing for 0.3 s (--timeout)"), std::string::npos)
+      << r.out_error.detail;
   ::close(in[0]);  // the feeder's writes fail now
   for (int fd : {out[0], out[1]}) ::close(fd);
 }
@@ -464,10 +464,10 @@ TEST(Relay, AReceiverThatLeavesIsAnErrorNotADeath) {
     RelayResult r = relay(in[0], out[1], auto_opts());
     leaver.join();
     EXPECT_FALSE(r.error) << r.error.message();
-    EXPECT_NE(r.out_error.find(ch == Channel::pipe ? "Broken pipe (the receiver closed the connection)"
+    EXPECT_NE(r.out_error.detail.find(ch == Channel::pipe ? "Broken pipe (the receiver closed the connection)"
                                                    : "(the receiver closed the connection)"),
               std::string::npos)
-        << r.out_error;
+        << r.out_error.detail;
     ::close(in[0]);
     ::close(out[1]);
   }
@@ -524,7 +524,7 @@ TEST(Relay, ReleasedRecordsDoNotWaitForTheNextRead) {
   sender.join();
   receiver.join();
   ASSERT_FALSE(r.error) << r.error.message();
-  EXPECT_EQ(r.out_error, "");
+  EXPECT_FALSE(r.out_error) << r.out_error.detail;
   EXPECT_EQ(got, data);
   ::close(in[0]);
   ::close(out[0]);

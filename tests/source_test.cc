@@ -128,7 +128,7 @@ TEST(OpenSource, TakesDecimalDescriptorsAndNamesMissingFiles) {
   EXPECT_EQ(parse_fd(""), -1);
   OpenResult r = open_source("/nonexistent/xsr-image");
   EXPECT_FALSE(r.source);
-  EXPECT_NE(r.error.find("No such file"), std::string::npos);
+  EXPECT_NE(r.error.detail.find("No such file"), std::string::npos);
 }
 
 TEST(MemorySource, IsTheNullEngine) {

@@ -13,6 +13,8 @@
 
 #include "test_util.h"
 #include "xsr/convert.h"
+#include "xsr/extract.h"
+#include "xsr/relay.h"
 
 namespace xsr::test {
 namespace {
@@ -49,10 +51,21 @@ ssize_t f_sendfile(int out, int in, off_t* io, std::size_t n) {
   return inject() ? -1 : sys::real().sendfile(out, in, io, n);
 }
 
+ssize_t f_writev(int fd, const iovec* v, int n) {
+  return inject() ? -1 : sys::real().writev(fd, v, n);
+}
+ssize_t f_pwrite(int fd, const void* b, std::size_t n, off_t o) {
+  return inject() ? -1 : sys::real().pwrite(fd, b, n, o);
+}
+int f_ftruncate(int fd, off_t len) { return inject() ? -1 : sys::real().ftruncate(fd, len); }
+int f_poll(pollfd* p, nfds_t n, int ms) { return inject() ? -1 : sys::real().poll(p, n, ms); }
+
+// lseek cannot be interrupted: it runs as it is.
 sys::Ops interrupting() {
   g_calls = 0;
   g_injected = 0;
-  return sys::Ops{f_read, f_pread, f_write, f_splice, f_cfr, f_sendfile};
+  return sys::Ops{f_read,   f_pread,  f_write,           f_splice,    f_cfr, f_sendfile,
+                  f_writev, f_pwrite, sys::real().lseek, f_ftruncate, f_poll};
 }
 
 std::vector<std::byte> legacy_image() {
@@ -249,6 +262,135 @@ TEST(NoSpace, OnTheZeroCopyPathAlone) {
     EXPECT_EQ(r.error.code, Errc::io) << r.error.message();
     EXPECT_NE(r.error.message().find("No space left on device"), std::string::npos) << r.error.message();
   }
+}
+
+// ---- the hooks of writev, pwrite, lseek, ftruncate and poll, through the
+// code paths that use them ---------------------------------------------------
+
+int g_target_fd = -1;  // the descriptor a hook fails; others run for real
+
+std::vector<std::byte> small_image() {
+  GenOptions g;
+  g.container = GenOptions::Container::libxl;
+  g.size = 1 << 20;
+  g.shuffle = false;
+  return gen_bytes(g);
+}
+
+TEST(NewHooks, NoSpaceOnGensWritevIsTheErrorLine) {
+  sys::Ops ops{};  // null hooks run the real calls
+  ops.writev = [](int fd, const iovec* v, int n) -> ssize_t {
+    if (fd != g_target_fd) return sys::real().writev(fd, v, n);
+    ++g_injected;
+    errno = ENOSPC;
+    return -1;
+  };
+  g_injected = 0;
+  int fd = ::memfd_create("xsr-gen", MFD_CLOEXEC);
+  g_target_fd = fd;
+  GenOptions g;
+  g.size = 4 << 20;
+  GenResult r;
+  {
+    sys::Override o(ops);
+    r = generate(fd, g);
+  }
+  ::close(fd);
+  EXPECT_GT(g_injected.load(), 0u) << "gen did not write through writev";
+  EXPECT_EQ(r.error.detail, "write failed: No space left on device");
+  EXPECT_TRUE(r.error.caused_by(ENOSPC));
+  EXPECT_LT(r.bytes, g.size);
+}
+
+// Extract's output: every positioned call fails in turn, and each failure
+// is the run's error (named, with its errno), not a crash or a wrong file.
+TEST(NewHooks, ExtractOutputFailuresAreNamed) {
+  const auto img = small_image();
+  struct Case {
+    const char* what;
+    bool elf;
+    sys::Ops ops;
+    const char* message;
+  };
+  sys::Ops seek{}, pwrite{}, trunc{};
+  seek.lseek = [](int fd, off_t off, int whence) -> off_t {
+    if (fd != g_target_fd) return sys::real().lseek(fd, off, whence);
+    ++g_injected;
+    errno = EBADF;
+    return -1;
+  };
+  pwrite.pwrite = [](int fd, const void* b, std::size_t n, off_t off) -> ssize_t {
+    if (fd != g_target_fd) return sys::real().pwrite(fd, b, n, off);
+    ++g_injected;
+    errno = ENOSPC;
+    return -1;
+  };
+  trunc.ftruncate = [](int fd, off_t len) -> int {
+    if (fd != g_target_fd) return sys::real().ftruncate(fd, len);
+    ++g_injected;
+    errno = EFBIG;
+    return -1;
+  };
+  for (const Case& c : {Case{"lseek", false, seek, "seeking the output failed: Bad file descriptor"},
+                        Case{"pwrite", true, pwrite, "writing the ELF headers failed: No space left on device"},
+                        Case{"ftruncate", false, trunc, "sizing the output failed: File too large"}}) {
+    SCOPED_TRACE(c.what);
+    int in = memfd_with(img);
+    OpenResult src = source_from_fd(in, true, IoMode::pread);
+    int out = ::memfd_create("xsr-raw", MFD_CLOEXEC);
+    g_target_fd = out;
+    g_injected = 0;
+    ExtractOptions opt;
+    opt.elf = c.elf;
+    ExtractResult r;
+    {
+      sys::Override o(c.ops);
+      r = extract(*src.source, out, opt);
+    }
+    ::close(out);
+    EXPECT_GT(g_injected.load(), 0u);
+    EXPECT_EQ(r.error.code, Errc::io);
+    EXPECT_EQ(r.error.detail, c.message);
+  }
+}
+
+// EINTR on every other poll while a relay with a timeout waits for both
+// peers: the waits go on (within what is left of the timeout), and the
+// same bytes arrive.
+TEST(NewHooks, RelayWaitsThroughInterruptedPolls) {
+  const auto data = small_image();
+  int in[2], out[2];
+  make_channel(Channel::pipe, in);
+  make_channel(Channel::pipe, out);
+  std::vector<std::byte> got;
+  RelayResult r;
+  sys::Ops ops{};
+  ops.poll = [](pollfd* p, nfds_t n, int ms) -> int {
+    if (++g_calls % 2 == 0) return sys::real().poll(p, n, ms);
+    ++g_injected;
+    errno = EINTR;
+    return -1;
+  };
+  g_calls = 0;
+  g_injected = 0;
+  {
+    sys::Override o(ops);
+    Feeder f(in[1], data, 4000);
+    std::thread reader([&] { got = read_all_fd(out[0]); });
+    RelayOptions ro;
+    ro.verify.format = Format::autodetect;
+    ro.timeout_ms = 20000;
+    ro.io = IoMode::read;
+    r = relay(in[0], out[1], ro);
+    ::close(out[1]);
+    reader.join();
+  }
+  EXPECT_GT(g_injected.load(), 10u);
+  ::close(in[0]);
+  ::close(out[0]);
+  EXPECT_FALSE(r.error) << r.error.message();
+  EXPECT_FALSE(r.out_error) << r.out_error.detail;
+  EXPECT_TRUE(got == data);
 }
 
 // ---- peers that send one byte at a time ----------------------------------

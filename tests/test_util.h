@@ -46,7 +46,7 @@ inline std::vector<std::byte> gen_bytes(const GenOptions& o) {
   int fd = memfd_create("xsr-gen", MFD_CLOEXEC);
   if (fd < 0) throw std::runtime_error("memfd_create");
   GenResult r = generate(fd, o);
-  if (!r.error.empty()) throw std::runtime_error(r.error);
+  if (r.error) throw std::runtime_error(r.error.detail);
   ::lseek(fd, 0, SEEK_SET);
   auto v = read_all_fd(fd);
   ::close(fd);

@@ -160,7 +160,7 @@ TEST(GeneratedStreams, CountsMatchWhatTheGeneratorWrote) {
   o.batch = 100;
   int fd = memfd_create("g", MFD_CLOEXEC);
   GenResult g = generate(fd, o);
-  ASSERT_TRUE(g.error.empty());
+  ASSERT_FALSE(g.error) << g.error.detail;
   ::lseek(fd, 0, SEEK_SET);
   OpenResult r = source_from_fd(fd, true, IoMode::pread);
   VerifyOptions opt;

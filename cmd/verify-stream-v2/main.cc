@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   const std::string in = vm["in"].as<std::string>();
   xsr::OpenResult src = xsr::open_source(in);
   if (!src.source) {
-    log.err(std::string(prog) + ": unable to open input: " + src.error);
+    log.err(std::string(prog) + ": unable to open input: " + src.error.detail);
     return 1;
   }
   if (log.verbose()) opt.info = [&log](const std::string& l) { log.info(l); };

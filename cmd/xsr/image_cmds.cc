@@ -25,9 +25,8 @@ struct OpenedImage {
 void open_image(OpenedImage& o, const std::string& spec, const std::string& name, const std::string& io,
                 const char* cmd, bool verbose) {
   o.src = xsr::open_input(spec, io_mode(io, cmd));
-  if (!o.src.source) die(1, std::string(cmd) + ": cannot open " + o.src.error);
-  std::string why;
-  if (!o.img.open(*o.src.source, why)) die(1, std::string(cmd) + ": " + name + ": " + why);
+  if (!o.src.source) die(1, std::string(cmd) + ": cannot open " + o.src.error.detail);
+  if (xsr::Error e = o.img.open(*o.src.source)) die(1, std::string(cmd) + ": " + name + ": " + e.detail);
   if (verbose) {
     std::fprintf(stderr, "xsr %s: reading %s through %s\n", cmd, name.c_str(),
                  std::string(o.src.source->kind()).c_str());

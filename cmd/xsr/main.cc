@@ -185,32 +185,35 @@ int cmd_verify(int argc, char** argv) {
       if (!std::isfinite(t) || t <= 0 || t > 2e6) die(2, "verify: --timeout must be a number of seconds above 0");
       timeout_ms = std::max(1, static_cast<int>(t * 1000));
     }
-    xsr::net::Address addr;
-    std::string err, bound;
-    if (!xsr::net::parse_address(vm["listen"].as<std::string>(), addr, &err)) die(2, "verify: --listen " + err);
-    const int lfd = xsr::net::listen_on(addr, &err, &bound);
-    if (lfd < 0) {
-      if (!quiet) std::fprintf(stderr, "xsr verify: cannot listen on %s\n", err.c_str());
+    const auto a = xsr::net::parse_address(vm["listen"].as<std::string>());
+    if (!a.ok()) die(2, "verify: --listen " + a.error().detail);
+    const xsr::net::Address& addr = a.value();
+    const auto l = xsr::net::listen_on(addr);
+    if (!l.ok()) {
+      if (!quiet) std::fprintf(stderr, "xsr verify: cannot listen on %s\n", l.error().detail.c_str());
       return 1;
     }
+    const int lfd = l.value().fd;
+    const std::string& bound = l.value().bound;
     // Port 0: whoever started us learns the port from this line.
     if (verbose || (!addr.is_unix && addr.port == "0")) {
       std::fprintf(stderr, "xsr verify: listening on %s\n", bound.c_str());
       std::fflush(stderr);
     }
-    conn.fd = xsr::net::accept_one(lfd, timeout_ms, &err);
+    const auto c = xsr::net::accept_one(lfd, timeout_ms);
     ::close(lfd);
     xsr::net::unlink_unix(addr);
-    if (conn.fd < 0) {
-      if (!quiet) std::fprintf(stderr, "xsr verify: %s\n", err.c_str());
+    if (!c.ok()) {
+      if (!quiet) std::fprintf(stderr, "xsr verify: %s\n", c.error().detail.c_str());
       return 1;
     }
+    conn.fd = c.value();
     if (verbose) std::fprintf(stderr, "xsr verify: connection on %s\n", bound.c_str());
     in = std::to_string(conn.fd);
     name = bound;
   }
   xsr::OpenResult src = xsr::open_input(in, mode);
-  if (!src.source) die(2, "verify: cannot open " + src.error);
+  if (!src.source) die(2, "verify: cannot open " + src.error.detail);
   if (verbose) {
     std::fprintf(stderr, "xsr: reading %s through %s\n", name.c_str(),
                  std::string(src.source->kind()).c_str());
@@ -313,7 +316,7 @@ int cmd_convert(int argc, char** argv) {
   std::unique_ptr<xsr::cli::RunStats> stats = make_stats(vm, "convert");
   xsr::cli::ignore_sigpipe();
   xsr::OpenResult src = xsr::open_input(in, io_mode(vm["io"].as<std::string>(), "convert"));
-  if (!src.source) die(1, "convert: cannot open " + src.error);
+  if (!src.source) die(1, "convert: cannot open " + src.error.detail);
 
   xsr::ConvertOptions opt;
   xsr::LegacyGuess g = xsr::detect_legacy(*src.source);
@@ -365,7 +368,7 @@ int cmd_convert(int argc, char** argv) {
   xsr::CompressedOutput zout;
   const xsr::Codec codec = output_codec(vm, "convert");
   if (codec != xsr::Codec::none) {
-    if (!zout.start(out.fd(), codec, vm["level"].as<int>(), &err)) die(2, "convert: " + err);
+    if (xsr::Error e = zout.start(out.fd(), codec, vm["level"].as<int>())) die(2, "convert: " + e.detail);
     if (verbose)
       std::fprintf(stderr, "xsr convert: output compressed (%s) through Boost.Iostreams in a second thread, not zero-copy\n",
                    std::string(xsr::codec_name(codec)).c_str());
@@ -406,7 +409,7 @@ int cmd_convert(int argc, char** argv) {
   if (check) verifier.join();
   // A failed compression stops the converter with EPIPE; zerr says the
   // real cause.
-  const std::string zerr = zout.finish();
+  const std::string zerr = zout.finish().detail;
   if (stats) {
     stats->set_bytes(r.in_bytes);
     stats->add_records(r.records);
@@ -533,17 +536,20 @@ int cmd_gen(int argc, char** argv) {
   const bool to_socket = vm.count("connect") > 0;
   if (to_socket && !vm["output"].defaulted()) die(2, "gen: an output and --connect are exclusive");
   xsr::net::Address addr;
-  if (std::string err; to_socket && !xsr::net::parse_address(vm["connect"].as<std::string>(), addr, &err))
-    die(2, "gen: --connect " + err);
+  if (to_socket) {
+    const auto a = xsr::net::parse_address(vm["connect"].as<std::string>());
+    if (!a.ok()) die(2, "gen: --connect " + a.error().detail);
+    addr = a.value();
+  }
 
   const std::string out = vm["output"].as<std::string>();
   int fd;
   bool owned = false;
   std::string tmp;
   if (to_socket) {
-    std::string err;
-    fd = xsr::net::connect_to(addr, 10000, &err);
-    if (fd < 0) die(1, "gen: cannot connect to " + err);
+    const auto c = xsr::net::connect_to(addr, 10000);
+    if (!c.ok()) die(1, "gen: cannot connect to " + c.error().detail);
+    fd = c.value();
     owned = true;
   } else if (out == "-") fd = 1;
   else if (int n = xsr::parse_fd(out); n >= 0) fd = n;
@@ -559,10 +565,9 @@ int cmd_gen(int argc, char** argv) {
     die(2, "gen: refusing to write a binary stream to a terminal (use -o FILE or --force)");
   xsr::cli::ignore_sigpipe();  // a reader that left is an error line (EPIPE), not a silent death
   xsr::CompressedOutput zout;
-  std::string zerr;
   if (codec != xsr::Codec::none) {
     xsr::cli::ignore_sigpipe();  // a failed compression stops generate() with EPIPE
-    if (!zout.start(fd, codec, vm["level"].as<int>(), &zerr)) die(2, "gen: " + zerr);
+    if (xsr::Error e = zout.start(fd, codec, vm["level"].as<int>())) die(2, "gen: " + e.detail);
   }
   // --stats: bytes as written; records and pages as generated.
   std::uint64_t counted_records = 0, counted_pages = 0;
@@ -577,14 +582,14 @@ int cmd_gen(int argc, char** argv) {
     stats->start();
   }
   xsr::GenResult r = xsr::generate(codec != xsr::Codec::none ? zout.fd() : fd, g);
-  if (codec != xsr::Codec::none && !(zerr = zout.finish()).empty()) r.error = zerr;
+  if (codec != xsr::Codec::none)
+    if (xsr::Error e = zout.finish()) r.error = e;
   // A socket: end of stream for the peer, then closed.
-  if (to_socket && ::shutdown(fd, SHUT_WR) != 0 && r.error.empty())
-    r.error = std::string("shutdown: ") + std::strerror(errno);
-  if (owned && ::close(fd) != 0 && r.error.empty()) r.error = std::string("close: ") + std::strerror(errno);
-  if (!r.error.empty() && !tmp.empty()) ::unlink(tmp.c_str());
-  if (r.error.empty() && !tmp.empty() && ::rename(tmp.c_str(), out.c_str()) != 0) {
-    r.error = "rename to " + out + ": " + std::strerror(errno);
+  if (to_socket && ::shutdown(fd, SHUT_WR) != 0 && !r.error) r.error = xsr::Error::io(0, "shutdown", errno);
+  if (owned && ::close(fd) != 0 && !r.error) r.error = xsr::Error::io(0, "close", errno);
+  if (r.error && !tmp.empty()) ::unlink(tmp.c_str());
+  if (!r.error && !tmp.empty() && ::rename(tmp.c_str(), out.c_str()) != 0) {
+    r.error = xsr::Error::io(0, "rename to " + out, errno);
     ::unlink(tmp.c_str());
   }
   if (stats) {
@@ -594,8 +599,8 @@ int cmd_gen(int argc, char** argv) {
     stats->add_pages(r.pages - std::min(r.pages, counted_pages));
     stats->stop();
   }
-  if (stats && !write_stats_json(stats.get(), vm, "gen", verdict_json(r.error)) && r.error.empty()) return 1;
-  if (!r.error.empty()) die(1, "gen: " + r.error);
+  if (stats && !write_stats_json(stats.get(), vm, "gen", verdict_json(r.error.detail)) && !r.error) return 1;
+  if (r.error) die(1, "gen: " + r.error.detail);
   std::fprintf(stderr, "xsr gen: %llu bytes, %llu records, %llu pages (pfns 0-%llu)\n",
                static_cast<unsigned long long>(r.bytes), static_cast<unsigned long long>(r.records),
                static_cast<unsigned long long>(r.pages),

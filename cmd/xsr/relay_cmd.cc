@@ -135,9 +135,13 @@ int cmd_relay(int argc, char** argv) {
   std::string err, bound;
   int lfd = -1;
   if (listen) {
-    if (!xsr::net::parse_address(vm["listen"].as<std::string>(), laddr, &err)) die(2, "relay: --listen " + err);
-    lfd = xsr::net::listen_on(laddr, &err, &bound);
-    if (lfd < 0) fail("listen on " + err);
+    const auto a = xsr::net::parse_address(vm["listen"].as<std::string>());
+    if (!a.ok()) die(2, "relay: --listen " + a.error().detail);
+    laddr = a.value();
+    const auto l = xsr::net::listen_on(laddr);
+    if (!l.ok()) fail("listen on " + l.error().detail);
+    lfd = l.value().fd;
+    bound = l.value().bound;
     if (verbose || (!laddr.is_unix && laddr.port == "0")) {
       std::fprintf(stderr, "xsr relay: listening on %s\n", bound.c_str());
       std::fflush(stderr);
@@ -148,12 +152,15 @@ int cmd_relay(int argc, char** argv) {
   std::string out_name;
   xsr::cli::Output file_out;
   if (connect) {
-    if (!xsr::net::parse_address(vm["connect"].as<std::string>(), caddr, &err)) die(2, "relay: --connect " + err);
-    out_fd = xsr::net::connect_to(caddr, opt.timeout_ms < 0 ? 10000 : opt.timeout_ms, &err);
-    if (out_fd < 0) {
+    const auto a = xsr::net::parse_address(vm["connect"].as<std::string>());
+    if (!a.ok()) die(2, "relay: --connect " + a.error().detail);
+    caddr = a.value();
+    const auto c = xsr::net::connect_to(caddr, opt.timeout_ms < 0 ? 10000 : opt.timeout_ms);
+    if (!c.ok()) {
       if (lfd >= 0) xsr::net::unlink_unix(laddr);
-      fail("connect to " + err);
+      fail("connect to " + c.error().detail);
     }
+    out_fd = c.value();
     out_name = caddr.text;
   } else {
     const std::string o = vm["output"].as<std::string>();
@@ -168,10 +175,11 @@ int cmd_relay(int argc, char** argv) {
   bool in_owned = false;
   std::string in_name;
   if (listen) {
-    in_fd = xsr::net::accept_one(lfd, opt.timeout_ms, &err);
+    const auto c = xsr::net::accept_one(lfd, opt.timeout_ms);
     ::close(lfd);
     xsr::net::unlink_unix(laddr);
-    if (in_fd < 0) fail(laddr.text + ": " + err);
+    if (!c.ok()) fail(laddr.text + ": " + c.error().detail);
+    in_fd = c.value();
     in_owned = true;
     in_name = bound;
   } else {
@@ -196,7 +204,7 @@ int cmd_relay(int argc, char** argv) {
                  r.paths.c_str());
     if (!r.note.empty()) std::fprintf(stderr, "xsr relay: %s\n", r.note.c_str());
   }
-  const bool ok = !r.error && r.out_error.empty();
+  const bool ok = !r.error && !r.out_error;
   if (vm.count("stats-json")) {
     std::string extra = ",\"ok\":";
     extra += ok ? "true" : "false";
@@ -204,7 +212,7 @@ int cmd_relay(int argc, char** argv) {
     if (ok) extra += "null";
     else {
       extra += '"';
-      extra += xsr::cli::json_escape(r.error ? r.error.message() : r.out_error);
+      extra += xsr::cli::json_escape(r.error ? r.error.message() : r.out_error.detail);
       extra += '"';
     }
     extra += ",\"in_bytes\":" + std::to_string(r.in_bytes);
@@ -229,7 +237,7 @@ int cmd_relay(int argc, char** argv) {
         std::fprintf(stderr, "xsr relay: %s: %s; forwarded %llu bytes before it\n", in_name.c_str(),
                      r.error.message().c_str(), static_cast<unsigned long long>(r.out_bytes));
       else
-        std::fprintf(stderr, "xsr relay: %s: %s (after %llu bytes)\n", out_name.c_str(), r.out_error.c_str(),
+        std::fprintf(stderr, "xsr relay: %s: %s (after %llu bytes)\n", out_name.c_str(), r.out_error.detail.c_str(),
                      static_cast<unsigned long long>(r.out_bytes));
     }
     return r.error ? xsr::exit_code(r.error.code) == 2 ? 2 : 1 : 1;

@@ -13,6 +13,8 @@ std::string format_bytes(std::uint64_t b, bool kib) {
   return std::to_string(b) + " bytes";
 }
 
+std::string format_seconds(int ms) { return strprintf("%g s", ms / 1000.0); }
+
 std::uint64_t mono_ns() {
   timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);

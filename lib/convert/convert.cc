@@ -1,9 +1,5 @@
 #include "xsr/convert.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cstdarg>
 #include <cstdio>
@@ -11,7 +7,6 @@
 
 #include "xsr/format.h"
 #include "xsr/legacy.h"
-#include "xsr/sys.h"
 
 namespace xsr {
 
@@ -68,7 +63,7 @@ class Converter {
   ConvertResult run() {
     ConvertResult r;
     r.error = body();
-    if (!r.error && !out_.flush()) r.error = out_error();
+    if (!r.error && out_.flush()) r.error = out_error();
     r.in_bytes = pos();
     r.out_bytes = out_.bytes();
     r.records = records_;
@@ -96,8 +91,9 @@ class Converter {
     return e;
   }
   [[gnu::cold]] Error out_error() {
-    Error e = fail(Errc::io, strprintf("writing the output failed: %s", std::strerror(out_.error())), pos());
-    e.cause = out_.error();  // EPIPE: the reader left (a caller that closed it knows why)
+    const int cause = out_.error().cause;
+    Error e = fail(Errc::io, strprintf("writing the output failed: %s", std::strerror(cause)), pos());
+    e.cause = cause;  // EPIPE: the reader left (a caller that closed it knows why)
     return e;
   }
   [[gnu::cold]] Error in_short(u64 need, u64 got, const char* what) {
@@ -175,6 +171,9 @@ class Converter {
   Error pv_extended_info();
   Error pv_p2m_frames();
   Error chunks();
+  Error hvm_param(std::int32_t marker, u64 idx, std::vector<u64>& params);
+  Error chunk(std::int32_t marker);
+  Error vcpu_info();
   Error page_batch(std::int32_t count);
   Error toolstack(u32 size);
   Error pv_tail();
@@ -394,100 +393,111 @@ Error Converter::chunks() {
       continue;
     }
     if (int idx = legacy::hvm_param_of(marker); idx >= 0) {
-      legacy::ParamChunk c;
-      if (Error e = read(c, "HVM param chunk")) return e;
-      const unsigned long long v = c.value;
-      switch (marker) {
-        case legacy::HVM_IDENT_PT: info(strprintf("  EPT Identity Pagetable: 0x%llx", v)); break;
-        case legacy::HVM_VM86_TSS: info(strprintf("  VM86 TSS: 0x%llx", v)); break;
-        case legacy::HVM_CONSOLE_PFN: info(strprintf("  Console pfn: 0x%llx", v)); break;
-        case legacy::HVM_ACPI_IOPORTS_LOCATION: info(strprintf("  ACPI ioport location: 0x%llx", v)); break;
-        case legacy::HVM_VIRIDIAN: info(strprintf("  Viridian location: 0x%llx", v)); break;
-        case legacy::HVM_GENERATION_ID_ADDR: info(strprintf("  Generation ID Address: 0x%llx", v)); break;
-        case legacy::HVM_PAGING_RING_PFN: info(strprintf("  Paging ring pfn: 0x%llx", v)); break;
-        case legacy::HVM_MONITOR_RING_PFN: info(strprintf("  Monitor ring pfn: 0x%llx", v)); break;
-        case legacy::HVM_SHARING_RING_PFN: info(strprintf("  Sharing ring pfn: 0x%llx", v)); break;
-        case legacy::HVM_IOREQ_SERVER_PFN: info(strprintf("  IOREQ server pfn: 0x%llx", v)); break;
-        default: info(strprintf("  IOREQ server pages: %llu", v)); break;
-      }
-      if (params.size() / 2 >= kMaxHvmParams)
-        return fail(Errc::too_large, strprintf("more than %zu HVM param chunks", kMaxHvmParams));
-      params.push_back(static_cast<u64>(idx));
-      params.push_back(static_cast<u64>(v));  // not c.value: packed, misaligned
+      if (Error e = hvm_param(marker, static_cast<u64>(idx), params)) return e;
       continue;
     }
-    switch (marker) {
-      case legacy::END:
-        info("  End");
-        if (!params.empty()) {
-          if (pv_) return fail(Errc::bad_record, "HVM-only param in PV stream");
-          write_hvm_params(params);
-        }
-        return {};
-      case legacy::ENABLE_VERIFY_MODE:
-        info("This is a debug stream");
-        break;
-      case legacy::LAST_CHECKPOINT:
-        info("  Last Checkpoint");
-        break;
-      case legacy::VCPU_INFO: {
-        std::int32_t max_id;
-        if (Error e = read(max_id, "vcpu info")) return e;
-        if (max_id > legacy::kMaxVcpuId)
-          return fail(Errc::bad_record, strprintf("Vcpu max_id out of range: %d > %d", max_id, legacy::kMaxVcpuId));
-        max_vcpu_id_ = max_id;
-        // A negative id has no bitmap words at all (floor division).
-        const int words = max_id < 0 ? 0 : max_id / 64 + 1;
-        for (int w = 0; w < words; ++w) {
-          u64 word = 0;
-          if (Error e = read(word, "vcpu info bitmap")) return e;
-          for (unsigned bit = 0; bit < 64; ++bit)
-            if (word & (u64{1} << bit)) {
-              if (online_.size() >= 65536)
-                return fail(Errc::too_large, "more than 65536 online vcpus across vcpu info chunks");
-              online_.push_back(static_cast<u32>(w * 64 + static_cast<int>(bit)));
-            }
-        }
-        std::string map = "[";
-        for (std::size_t i = 0; i < online_.size(); ++i)
-          map += (i ? ", " : "") + std::to_string(online_[i]);
-        map += "]";
-        info(strprintf("  Vcpu info: max_id %d, online map ", max_vcpu_id_) + map);
-        break;
+    if (marker == legacy::END) {
+      info("  End");
+      if (!params.empty()) {
+        if (pv_) return fail(Errc::bad_record, "HVM-only param in PV stream");
+        write_hvm_params(params);
       }
-      case legacy::TSC_INFO: {
-        legacy::TscChunk t;
-        if (Error e = read(t, "TSC info")) return e;
-        info(strprintf("  X86_TSC_INFO: mode %u, %llu ns, %u khz, %u incarn", t.mode,
-                 static_cast<unsigned long long>(t.nsec), t.khz, t.incarnation));
-        libxc::X86TscInfo r{t.mode, t.khz, t.nsec, t.incarnation, 0};
-        record(libxc::X86_TSC_INFO, &r, sizeof r);
-        break;
-      }
-      case legacy::TOOLSTACK: {
-        u32 size;
-        if (Error e = read(size, "toolstack size")) return e;
-        if (size) {
-          if (Error e = toolstack(size)) return e;
-        }
-        break;
-      }
-      case legacy::COMPRESSED_DATA: {
-        u32 size;
-        if (Error e = read(size, "compressed data size")) return e;
-        if (Error e = skip(size, "compressed data")) return e;
-        info(strprintf("  Compressed Data: sz 0x%x", size));
-        return fail(Errc::unsupported, "compressed page data is not supported (nor by Xen's converter)");
-      }
-      case legacy::TMEM:
-      case legacy::TMEM_EXTRA:
-      case legacy::ENABLE_COMPRESSION:
-        return fail(Errc::unsupported,
-                    strprintf("%s chunks are not supported (nor by Xen's converter)", legacy::chunk_name(marker)));
-      default:
-        return fail(Errc::bad_record, strprintf("Unrecognised chunk %d", marker));
+      return {};
     }
+    if (Error e = chunk(marker)) return e;
   }
+}
+
+Error Converter::hvm_param(std::int32_t marker, u64 idx, std::vector<u64>& params) {
+  legacy::ParamChunk c;
+  if (Error e = read(c, "HVM param chunk")) return e;
+  const unsigned long long v = c.value;
+  switch (marker) {
+    case legacy::HVM_IDENT_PT: info(strprintf("  EPT Identity Pagetable: 0x%llx", v)); break;
+    case legacy::HVM_VM86_TSS: info(strprintf("  VM86 TSS: 0x%llx", v)); break;
+    case legacy::HVM_CONSOLE_PFN: info(strprintf("  Console pfn: 0x%llx", v)); break;
+    case legacy::HVM_ACPI_IOPORTS_LOCATION: info(strprintf("  ACPI ioport location: 0x%llx", v)); break;
+    case legacy::HVM_VIRIDIAN: info(strprintf("  Viridian location: 0x%llx", v)); break;
+    case legacy::HVM_GENERATION_ID_ADDR: info(strprintf("  Generation ID Address: 0x%llx", v)); break;
+    case legacy::HVM_PAGING_RING_PFN: info(strprintf("  Paging ring pfn: 0x%llx", v)); break;
+    case legacy::HVM_MONITOR_RING_PFN: info(strprintf("  Monitor ring pfn: 0x%llx", v)); break;
+    case legacy::HVM_SHARING_RING_PFN: info(strprintf("  Sharing ring pfn: 0x%llx", v)); break;
+    case legacy::HVM_IOREQ_SERVER_PFN: info(strprintf("  IOREQ server pfn: 0x%llx", v)); break;
+    default: info(strprintf("  IOREQ server pages: %llu", v)); break;
+  }
+  if (params.size() / 2 >= kMaxHvmParams)
+    return fail(Errc::too_large, strprintf("more than %zu HVM param chunks", kMaxHvmParams));
+  params.push_back(idx);
+  params.push_back(static_cast<u64>(v));  // not c.value: packed, misaligned
+  return {};
+}
+
+// A chunk other than a page batch, an HVM param or the END.
+Error Converter::chunk(std::int32_t marker) {
+  switch (marker) {
+    case legacy::ENABLE_VERIFY_MODE:
+      info("This is a debug stream");
+      return {};
+    case legacy::LAST_CHECKPOINT:
+      info("  Last Checkpoint");
+      return {};
+    case legacy::VCPU_INFO:
+      return vcpu_info();
+    case legacy::TSC_INFO: {
+      legacy::TscChunk t;
+      if (Error e = read(t, "TSC info")) return e;
+      info(strprintf("  X86_TSC_INFO: mode %u, %llu ns, %u khz, %u incarn", t.mode,
+               static_cast<unsigned long long>(t.nsec), t.khz, t.incarnation));
+      libxc::X86TscInfo r{t.mode, t.khz, t.nsec, t.incarnation, 0};
+      record(libxc::X86_TSC_INFO, &r, sizeof r);
+      return {};
+    }
+    case legacy::TOOLSTACK: {
+      u32 size;
+      if (Error e = read(size, "toolstack size")) return e;
+      return size ? toolstack(size) : Error{};
+    }
+    case legacy::COMPRESSED_DATA: {
+      u32 size;
+      if (Error e = read(size, "compressed data size")) return e;
+      if (Error e = skip(size, "compressed data")) return e;
+      info(strprintf("  Compressed Data: sz 0x%x", size));
+      return fail(Errc::unsupported, "compressed page data is not supported (nor by Xen's converter)");
+    }
+    case legacy::TMEM:
+    case legacy::TMEM_EXTRA:
+    case legacy::ENABLE_COMPRESSION:
+      return fail(Errc::unsupported,
+                  strprintf("%s chunks are not supported (nor by Xen's converter)", legacy::chunk_name(marker)));
+    default:
+      return fail(Errc::bad_record, strprintf("Unrecognised chunk %d", marker));
+  }
+}
+
+Error Converter::vcpu_info() {
+  std::int32_t max_id;
+  if (Error e = read(max_id, "vcpu info")) return e;
+  if (max_id > legacy::kMaxVcpuId)
+    return fail(Errc::bad_record, strprintf("Vcpu max_id out of range: %d > %d", max_id, legacy::kMaxVcpuId));
+  max_vcpu_id_ = max_id;
+  // A negative id has no bitmap words at all (floor division).
+  const int words = max_id < 0 ? 0 : max_id / 64 + 1;
+  for (int w = 0; w < words; ++w) {
+    u64 word = 0;
+    if (Error e = read(word, "vcpu info bitmap")) return e;
+    for (unsigned bit = 0; bit < 64; ++bit)
+      if (word & (u64{1} << bit)) {
+        if (online_.size() >= 65536)
+          return fail(Errc::too_large, "more than 65536 online vcpus across vcpu info chunks");
+        online_.push_back(static_cast<u32>(w * 64 + static_cast<int>(bit)));
+      }
+  }
+  std::string map = "[";
+  for (std::size_t i = 0; i < online_.size(); ++i)
+    map += (i ? ", " : "") + std::to_string(online_[i]);
+  map += "]";
+  info(strprintf("  Vcpu info: max_id %d, online map ", max_vcpu_id_) + map);
+  return {};
 }
 
 Error Converter::page_batch(std::int32_t count) {

@@ -1,8 +1,5 @@
 #include "xsr/image.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstring>
 
 #include "xsr/format.h"
@@ -32,14 +29,12 @@ bool legacy_image(Source& raw) {
   return kind == Container::legacy;
 }
 
-bool ImageInput::open(Source& raw, std::string& why) {
+Error ImageInput::open(Source& raw) {
   raw_ = &raw;
-  if (!legacy_image(raw)) return true;
+  if (!legacy_image(raw)) return {};
   guess_ = detect_legacy(raw);
-  if (!guess_.ok) {
-    why = "neither a v2/v3 stream nor a legacy image: " + guess_.why;
-    return false;
-  }
+  if (!guess_.ok)
+    return Error::at(Errc::bad_header, 0, "neither a v2/v3 stream nor a legacy image: " + guess_.why);
   if (guess_.xl) {
     Bytes b = raw.peek(sizeof(xl::Header));
     xl::Header h;
@@ -50,49 +45,36 @@ bool ImageInput::open(Source& raw, std::string& why) {
         legacy_config_.assign(reinterpret_cast<const char*>(b.data()) + sizeof h, h.optional_data_len);
     }
   }
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) {
-    why = std::string("pipe: ") + std::strerror(errno);
-    return false;
-  }
-  ::fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
-  OpenResult r = source_from_fd(p[0], true);
-  if (!r.source) {
-    ::close(p[1]);
-    why = r.error;
-    return false;
-  }
-  pipe_src_ = std::move(r.source);
-  pipe_w_ = p[1];
-  legacy_ = true;
-  joined_ = false;
   ConvertOptions opt;
   opt.width = guess_.width;
   opt.guest = guess_.guest;
   opt.xl = guess_.xl;
   opt.libvirt = guess_.libvirt;
   opt.libxl = true;  // keeps the qemu record as an EMULATOR_CONTEXT record
-  converter_ = std::thread([this, opt] {
-    {
-      Sink sink(pipe_w_);
-      conv_ = convert_legacy(*raw_, sink, opt);
-    }
-    ::close(pipe_w_);  // the reader sees the end of the converted stream
-  });
-  return true;
+  if (Error e = converter_.start([this, opt](int w) {
+        Sink sink(w);
+        return convert_legacy(*raw_, sink, opt).error;
+      }))
+    return e;
+  OpenResult r = source_from_fd(converter_.fd(), false);
+  if (!r.source) {
+    converter_.stop();
+    return r.error;
+  }
+  pipe_src_ = std::move(r.source);
+  legacy_ = true;
+  return {};
 }
 
 Error ImageInput::finish(Error read_error) {
-  if (joined_) return read_error;
+  if (!converter_.running()) return read_error;
   // Closing the read end stops a converter the reader left behind (EPIPE).
   pipe_src_.reset();
-  converter_.join();
-  joined_ = true;
-  if (conv_.error) {
-    const bool our_close = read_error && conv_.error.code == Errc::io &&
-                           conv_.error.caused_by(EPIPE);
+  const Error& conv = converter_.stop();
+  if (conv) {
+    const bool our_close = read_error && conv.caused_by(EPIPE);
     if (!our_close) {
-      Error e = conv_.error;
+      Error e = conv;
       e.detail = "legacy image: " + e.detail;
       return e;
     }

@@ -2,7 +2,6 @@
 
 #include <elf.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <algorithm>
@@ -12,12 +11,14 @@
 #include "xsr/format.h"
 #include "xsr/pfnset.h"
 #include "xsr/reader.h"
-#include "xsr/sys.h"
+#include "xsr/sink.h"
 
 namespace xsr {
 namespace {
 
 using u64 = std::uint64_t;
+
+constexpr const char* kElfFailed = "writing the ELF headers failed";
 
 // Collects the pfns with a body of the PAGE_DATA record being read, in
 // stream order. Bounded: a record's bodies are bounded by its 32-bit length.
@@ -38,7 +39,7 @@ class BatchObserver : public StreamObserver {
 
 class Extractor final : public BatchObserver {
  public:
-  Extractor(int out, u64 base, const ExtractOptions& opt) : out_(out), base_(base), opt_(opt) {}
+  Extractor(Sink& out, u64 base, const ExtractOptions& opt) : out_(out), base_(base), opt_(opt) {}
 
   Error pages(PageDataReader& pd) override {
     // Each run of consecutive pfns (a whole batch, as Xen's save sends pfns
@@ -56,13 +57,11 @@ class Extractor final : public BatchObserver {
       if (!in) {
         if (Error e = pd.skip_page_count(n)) return e;
       } else {
-        const off_t at = static_cast<off_t>(base_ + batch_[i] * kPageSize);
-        if (::lseek(out_, at, SEEK_SET) < 0)
-          return Error::io(0, "seeking the output failed", errno);
+        if (Error e = out_.seek(base_ + batch_[i] * kPageSize, "seeking the output failed")) return e;
         int out_error = 0;
         const char* how = nullptr;
-        if (Error e = pd.forward_pages(n, out_, out_error, how)) return e;
-        add_path(how ? how : "write", n * kPageSize);
+        if (Error e = pd.forward_pages(n, out_.fd(), out_error, how)) return e;
+        out_.count_path(how ? how : "write", n * kPageSize);
         written_.insert_range(batch_[i], n);
         bodies_ += n;
       }
@@ -75,28 +74,19 @@ class Extractor final : public BatchObserver {
   u64 bodies() const { return bodies_; }
   std::string paths() const {
     std::string s;
-    for (const auto& [how, bytes] : paths_)
+    for (const auto& [how, bytes] : out_.paths())
       s += (s.empty() ? "" : ", ") + how + strprintf(" %.1f MiB", static_cast<double>(bytes) / (1 << 20));
     return s;
   }
 
  private:
   bool in_range(u64 pfn) const { return pfn >= opt_.first_pfn && pfn <= opt_.last_pfn; }
-  void add_path(const std::string& how, u64 bytes) {
-    for (auto& p : paths_)
-      if (p.first == how) {
-        p.second += bytes;
-        return;
-      }
-    paths_.emplace_back(how, bytes);
-  }
 
-  int out_;
+  Sink& out_;
   u64 base_;
   const ExtractOptions& opt_;
   PfnSet written_;
   u64 bodies_ = 0;
-  std::vector<std::pair<std::string, u64>> paths_;
 };
 
 class PageFinder final : public BatchObserver {
@@ -123,28 +113,9 @@ class PageFinder final : public BatchObserver {
   bool found_ = false;
 };
 
-Error out_error(const char* what) {
-  return Error::io(0, what, errno);
-}
-
-int write_all_at(int fd, const void* p, std::size_t n, u64 off) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    ssize_t w = ::pwrite(fd, c, n, static_cast<off_t>(off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    c += w;
-    n -= static_cast<std::size_t>(w);
-    off += static_cast<u64>(w);
-  }
-  return 0;
-}
-
 }  // namespace
 
-Error write_elf_headers(int out, const PfnSet& pfns, u64 base, ExtractResult& res) {
+Error write_elf_headers(Sink& out, const PfnSet& pfns, u64 base, ExtractResult& res) {
   std::vector<Elf64_Phdr> ph;
   pfns.for_each_run([&](u64 start, u64 count) {
     Elf64_Phdr p{};
@@ -179,30 +150,31 @@ Error write_elf_headers(int out, const PfnSet& pfns, u64 base, ExtractResult& re
     eh.e_shoff = end;
     eh.e_shentsize = sizeof(Elf64_Shdr);
     eh.e_shnum = 1;
-    if (write_all_at(out, &sh, sizeof sh, end) != 0) return out_error("writing the ELF headers failed");
+    if (Error e = out.write_at(end, &sh, sizeof sh, kElfFailed)) return e;
     end += sizeof sh;
   }
-  if (!ph.empty() && write_all_at(out, ph.data(), phbytes, phoff) != 0)
-    return out_error("writing the ELF headers failed");
-  if (write_all_at(out, &eh, sizeof eh, 0) != 0) return out_error("writing the ELF headers failed");
+  if (!ph.empty())
+    if (Error e = out.write_at(phoff, ph.data(), phbytes, kElfFailed)) return e;
+  if (Error e = out.write_at(0, &eh, sizeof eh, kElfFailed)) return e;
   res.segments = ph.size();
   res.out_bytes = end;
   return {};
 }
 
-ExtractResult extract(Source& src, int out, const ExtractOptions& opt) {
+ExtractResult extract(Source& src, int out_fd, const ExtractOptions& opt) {
   ExtractResult res;
   struct stat st;
-  if (::fstat(out, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (!fd_caps(out_fd).has(IoCaps::file) || ::fstat(out_fd, &st) != 0) {
     res.error = Error::at(Errc::unsupported, 0,
                           "the output must be a regular file (pages go at their pfn's offset)");
     return res;
   }
+  Sink out(out_fd);
   // Only a file with bytes in it is emptied: truncating to zero also makes
   // ext4 flush the whole file on close (auto_da_alloc), ~0.7 s a GiB here.
-  if (st.st_size > 0 && ::ftruncate(out, 0) != 0) {
-    res.error = out_error("truncating the output failed");
-    return res;
+  if (st.st_size > 0) {
+    res.error = out.truncate(0, "truncating the output failed");
+    if (res.error) return res;
   }
   const u64 base = opt.elf ? kPageSize : 0;
   Extractor x(out, base, opt);
@@ -225,7 +197,7 @@ ExtractResult extract(Source& src, int out, const ExtractOptions& opt) {
     return res;
   }
   res.out_bytes = x.written().empty() ? 0 : (x.written().max() + 1) * kPageSize;
-  if (::ftruncate(out, static_cast<off_t>(res.out_bytes)) != 0) res.error = out_error("sizing the output failed");
+  res.error = out.truncate(res.out_bytes, "sizing the output failed");
   return res;
 }
 

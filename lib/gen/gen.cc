@@ -1,9 +1,6 @@
 #include "xsr/gen.h"
 #include "xsr/units.h"
 
-#include <sys/uio.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -12,10 +9,11 @@
 #include <functional>
 #include <vector>
 
-#include "xsr/io_engine.h"
+#include "xsr/aligned.h"
 #include "xsr/format.h"
 #include "xsr/legacy.h"
 #include "xsr/reader.h"
+#include "xsr/sink.h"
 #include "xsr/sys.h"
 
 namespace xsr {
@@ -35,107 +33,38 @@ struct Rng {
   }
 };
 
-class Writer {
- public:
-  Writer(int fd, const GenOptions& o)
-      : fd_(fd), rate_(o.rate), progress_(o.progress), start_ns_(o.rate ? mono_ns() : 0) {
-    small_.reserve(1 << 16);
+// What both generators share: the Sink the stream goes through and the
+// counts gen reports (with the bytes written, to the progress hook).
+struct Emit {
+  Emit(int fd, const GenOptions& o) : out(fd) {
+    out.set_rate(o.rate);
+    if (o.progress) out.set_progress([this, &o](u64 written) { o.progress(written, records, pages); });
   }
 
-  void put(const void* p, std::size_t n) {
-    auto* b = static_cast<const std::byte*>(p);
-    small_.insert(small_.end(), b, b + n);
-    if (small_.size() >= (1 << 20)) flush(nullptr, 0);
-  }
-  template <typename T>
-  void put(const T& v) {
-    put(&v, sizeof v);
-  }
-  void zeros(std::size_t n) { small_.insert(small_.end(), n, std::byte{0}); }
-
-  // A record: header, body pieces, zero padding.
+  // A record: header, body, zero padding.
   void record(u32 type, const void* body, std::size_t len) {
     RecordHeader h{type, static_cast<u32>(len)};
-    put(h);
-    if (len) put(body, len);
-    zeros(static_cast<std::size_t>(padded(len) - len));
+    out.put(h);
+    if (len) out.write(body, len);
+    out.zeros(static_cast<std::size_t>(padded(len) - len));
     ++records;
   }
   void record(u32 type, const std::vector<std::byte>& body) { record(type, body.data(), body.size()); }
 
-  // Writes the buffered bytes and then `n` bytes at `tail`, in one writev.
-  void flush(const std::byte* tail, std::size_t n) {
-    if (!error.empty()) return;
-    iovec iov[2] = {{small_.data(), small_.size()}, {const_cast<std::byte*>(tail), n}};
-    int cnt = n ? 2 : 1;
-    iovec* v = iov;
-    while (cnt > 0) {
-      if (v[0].iov_len == 0) {
-        ++v;
-        --cnt;
-        continue;
-      }
-      ssize_t r;
-      if (rate_) {
-        // Paced: at most rate/20 bytes, once the average allows them.
-        iovec t[2];
-        int tc = 0;
-        std::size_t n = 0;
-        const std::size_t lim = static_cast<std::size_t>(std::max<u64>(rate_ / 20, 1));
-        for (int i = 0; i < cnt && n < lim; ++i) {
-          t[tc] = v[i];
-          t[tc].iov_len = std::min(t[tc].iov_len, lim - n);
-          n += t[tc++].iov_len;
-        }
-        pace(n);
-        r = ::writev(fd_, t, tc);
-      } else {
-        r = ::writev(fd_, v, cnt);
-      }
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        error = std::string("write failed: ") + std::strerror(errno);
-        return;
-      }
-      bytes += static_cast<u64>(r);
-      if (progress_) progress_(bytes, records, pages);
-      std::size_t left = static_cast<std::size_t>(r);
-      while (cnt > 0 && left >= v[0].iov_len) {
-        left -= v[0].iov_len;
-        ++v;
-        --cnt;
-      }
-      if (cnt > 0) {
-        v[0].iov_base = static_cast<char*>(v[0].iov_base) + left;
-        v[0].iov_len -= left;
-      }
-    }
-    small_.clear();
+  GenResult result(u64 pfn_range) {
+    out.flush();
+    GenResult r;
+    r.bytes = out.written();
+    r.records = records;
+    r.pages = pages;
+    r.pfn_range = pfn_range;
+    r.error = out.error();
+    return r;
   }
 
-  u64 bytes = 0;
+  Sink out;
   u64 records = 0;
-  u64 pages = 0;
-  std::string error;
-
- private:
-  // Sleeps until writing n more bytes keeps the average since the start
-  // within the rate.
-  void pace(std::size_t n) {
-    const long double due_s = static_cast<long double>(bytes + n) / static_cast<long double>(rate_);
-    const u64 due = start_ns_ + static_cast<u64>(due_s * 1e9L);
-    for (u64 now = mono_ns(); now < due; now = mono_ns()) {
-      const u64 d = due - now;
-      timespec ts{static_cast<time_t>(d / 1000000000ull), static_cast<long>(d % 1000000000ull)};
-      ::nanosleep(&ts, nullptr);
-    }
-  }
-
-  int fd_;
-  u64 rate_;
-  const std::function<void(u64, u64, u64)>& progress_;
-  u64 start_ns_;
-  std::vector<std::byte> small_;
+  u64 pages = 0;  // page bodies put out
 };
 
 std::vector<std::byte> blob(std::size_t n, Rng& rng) {
@@ -171,7 +100,7 @@ class Generator {
     const u64 body = std::max<u64>(o.size, 16 << 10);
     pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
     batch_ = std::clamp<u32>(o.batch, 1, 1024);
-    area_ = detail::alloc_aligned(std::size_t{batch_} * kPageSize);
+    area_ = alloc_aligned(std::size_t{batch_} * kPageSize);
     for (u32 i = 0; i < batch_; ++i) gen_page(0, o.seed, area_.get() + std::size_t{i} * kPageSize);
   }
 
@@ -179,7 +108,7 @@ class Generator {
     if (o_.container == GenOptions::Container::xl) xl_header();
     if (o_.container != GenOptions::Container::libxc) {
       libxl::Header h{bswap64(libxl::kIdent), bswap32(libxl::kVersion), 0};
-      w_.put(h);
+      w_.out.put(h);
       w_.record(libxl::LIBXC_CONTEXT, nullptr, 0);
     }
     libxc_headers();
@@ -202,14 +131,7 @@ class Generator {
       emulator_records();
       w_.record(libxl::END, nullptr, 0);
     }
-    w_.flush(nullptr, 0);
-    GenResult r;
-    r.bytes = w_.bytes;
-    r.records = w_.records;
-    r.pages = w_.pages;
-    r.pfn_range = pfn_range_;
-    r.error = w_.error;
-    return r;
+    return w_.result(pfn_range_);
   }
 
  private:
@@ -222,16 +144,16 @@ class Generator {
     h.byteorder = xl::kByteOrder;
     h.mandatory_flags = xl::kFlagJson | xl::kFlagStreamV2;
     h.optional_data_len = static_cast<u32>(cfg.size());
-    w_.put(h);
-    w_.put(cfg.data(), cfg.size());
+    w_.out.put(h);
+    w_.out.write(cfg.data(), cfg.size());
   }
 
   void libxc_headers() {
     libxc::ImageHeader ih{bswap64(libxc::kMarker), bswap32(libxc::kIdent), bswap32(o_.version),
                           0, 0, 0};
-    w_.put(ih);
+    w_.out.put(ih);
     libxc::DomainHeader dh{o_.hvm ? u32{libxc::kX86Hvm} : u32{libxc::kX86Pv}, 12, 0, 4, 17};
-    w_.put(dh);
+    w_.out.put(dh);
   }
 
   void static_data() {
@@ -296,12 +218,12 @@ class Generator {
       }
       const u64 len = 8 + 8 * u64{n} + u64{data_pages} * kPageSize;
       RecordHeader h{libxc::PAGE_DATA, static_cast<u32>(len)};
-      w_.put(h);
-      w_.put(libxc::PageDataHeader{n, 0});
-      w_.put(entries.data(), 8 * std::size_t{n});
+      w_.out.put(h);
+      w_.out.put(libxc::PageDataHeader{n, 0});
+      w_.out.write(entries.data(), 8 * std::size_t{n});
       ++w_.records;
       w_.pages += data_pages;
-      w_.flush(area_.get(), std::size_t{data_pages} * kPageSize);
+      w_.out.write_area(area_.get(), std::size_t{data_pages} * kPageSize);
       done += n;
     }
   }
@@ -381,12 +303,12 @@ class Generator {
     w_.record(libxl::EMULATOR_CONTEXT, ctx);
   }
 
-  Writer w_;
+  Emit w_;
   const GenOptions& o_;
   Rng rng_;
   u64 pfn_range_;
   u32 batch_;
-  detail::AlignedBuf area_;
+  AlignedBuf area_;
 };
 
 // A legacy stream (REFERENCE.md "Legacy input"), as Xen 4.5's save wrote it.
@@ -397,114 +319,118 @@ class LegacyGenerator {
     pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
     batch_ = std::clamp<u32>(o.batch, 1, 1024);
     ul_ = o.toolstack_width / 8;
-    area_ = detail::alloc_aligned(std::size_t{batch_} * kPageSize);
+    area_ = alloc_aligned(std::size_t{batch_} * kPageSize);
     for (u32 i = 0; i < batch_; ++i) gen_page(0, o.seed, area_.get() + std::size_t{i} * kPageSize);
   }
 
   GenResult run() {
-    if (o_.container == GenOptions::Container::xl) {
-      std::string cfg = "{\"c_info\":{\"name\":\"xsr-legacy-" + std::to_string(o_.seed) + "\"}}";
-      cfg.push_back('\0');
-      xl::Header h{};
-      std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
-      h.byteorder = xl::kByteOrder;
-      h.mandatory_flags = xl::kFlagJson;  // no v2 flag: a legacy stream follows
-      h.optional_data_len = static_cast<u32>(cfg.size());
-      w_.put(h);
-      w_.put(cfg.data(), cfg.size());
-    }
+    if (o_.container == GenOptions::Container::xl) xl_header();
     ulong(pfn_range_);
-    const u32 vcpu_ctx = o_.pv_width == 8 ? 0x1430 : 0xaf0;
-    const u32 xsave_len = 16 + 832;
-    if (!o_.hvm) {
-      ulong(~u64{0});
-      w_.put(u32{8 + vcpu_ctx + 8 + 8 + 4});
-      w_.put("vcpu", 4);
-      w_.put(vcpu_ctx);
-      w_.zeros(vcpu_ctx);
-      w_.put("extv", 4);
-      w_.put(u32{0});
-      w_.put("xcnt", 4);
-      w_.put(u32{4});
-      w_.put(xsave_len);
-      const u64 fpp = kPageSize / o_.pv_width;
-      for (u64 f = 0; f <= (pfn_range_ - 1) / fpp; ++f) ulong(0x200000 + f);
-      // vcpu info: vcpus 0..n-1 online.
-      w_.put(std::int32_t{-2});
-      const u32 n = std::clamp<u32>(o_.vcpus, 1, 64);
-      w_.put(std::int32_t(n - 1));
-      w_.put(n == 64 ? ~u64{0} : (u64{1} << n) - 1);
-    } else {
-      for (auto [m, v] : {std::pair<std::int32_t, u64>{-3, 0xfeffc000}, {-4, 0xfeffd000}, {-8, pfn_range_ - 4},
-                          {-10, 0}, {-11, 1}, {-19, pfn_range_ - 8}, {-20, 2}}) {
-        w_.put(m);
-        w_.put(u32{0});
-        w_.put(v);
-      }
-      // libxl physmap toolstack data: one VGA entry.
-      std::vector<std::byte> ts;
-      const u32 ver = 1, count = 1;
-      append(ts, &ver, 4);
-      append(ts, &count, 4);
-      const u64 phys = 0xf0000000, start = 0xf0000000, size = 0x800000;
-      const char name[] = "vga";
-      const u32 namelen = sizeof name;
-      append(ts, &phys, 8);
-      append(ts, &start, 8);
-      append(ts, &size, 8);
-      append(ts, &namelen, 4);
-      append(ts, name, sizeof name);
-      if (ul_ == 8) ts.insert(ts.end(), 4, std::byte{0});  // the 64-bit padding leak
-      w_.put(std::int32_t{-18});
-      w_.put(static_cast<u32>(ts.size()));
-      w_.put(ts.data(), ts.size());
-    }
-    w_.put(std::int32_t{-7});
-    w_.put(legacy_tsc());
+    if (o_.hvm) hvm_head();
+    else pv_head();
+    w_.out.put(std::int32_t{-7});
+    w_.out.put(legacy_tsc());
     memory();
-    w_.put(std::int32_t{-9});  // last checkpoint
-    w_.put(std::int32_t{0});
-    if (!o_.hvm) {
-      w_.put(u32{2});  // unmapped pfns, discarded by the converter
-      ulong(pfn_range_ + 1);
-      ulong(pfn_range_ + 2);
-      for (u32 v = 0; v < std::clamp<u32>(o_.vcpus, 1, 64); ++v) {
-        auto basic = blob(vcpu_ctx, rng_);
-        w_.put(basic.data(), basic.size());
-        auto ext = blob(128, rng_);
-        w_.put(ext.data(), ext.size());
-        w_.put(u64{7});
-        w_.put(u64{xsave_len - 16});
-        auto xs = blob(xsave_len - 16, rng_);
-        w_.put(xs.data(), xs.size());
-      }
-      auto shinfo = blob(kPageSize, rng_);
-      w_.put(shinfo.data(), shinfo.size());
-    } else {
-      w_.put(pfn_range_ - 1);
-      w_.put(pfn_range_ - 2);
-      w_.put(pfn_range_ - 3);
-      auto ctx = blob(2000 + rng_.next() % 2000, rng_);
-      w_.put(static_cast<u32>(ctx.size()));
-      w_.put(ctx.data(), ctx.size());
-      w_.put(legacy::kQemuSignature, legacy::kQemuSignatureLen);
-      auto q = blob(8192 + rng_.next() % 4096, rng_);
-      w_.put(static_cast<u32>(q.size()));
-      w_.put(q.data(), q.size());
-    }
-    w_.flush(nullptr, 0);
-    GenResult r;
-    r.bytes = w_.bytes;
-    r.pages = w_.pages;
-    r.pfn_range = pfn_range_;
-    r.error = w_.error;
-    return r;
+    w_.out.put(std::int32_t{-9});  // last checkpoint
+    w_.out.put(std::int32_t{0});
+    if (o_.hvm) hvm_tail();
+    else pv_tail();
+    return w_.result(pfn_range_);
   }
 
  private:
+  static constexpr u32 kXsaveLen = 16 + 832;
+  u32 vcpu_ctx() const { return o_.pv_width == 8 ? 0x1430 : 0xaf0; }
+  u32 vcpus() const { return std::clamp<u32>(o_.vcpus, 1, 64); }
+
+  void xl_header() {
+    std::string cfg = "{\"c_info\":{\"name\":\"xsr-legacy-" + std::to_string(o_.seed) + "\"}}";
+    cfg.push_back('\0');
+    xl::Header h{};
+    std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
+    h.byteorder = xl::kByteOrder;
+    h.mandatory_flags = xl::kFlagJson;  // no v2 flag: a legacy stream follows
+    h.optional_data_len = static_cast<u32>(cfg.size());
+    w_.out.put(h);
+    w_.out.write(cfg.data(), cfg.size());
+  }
+
+  // Extended info, the p2m frame list and the vcpu info chunk.
+  void pv_head() {
+    ulong(~u64{0});
+    w_.out.put(u32{8 + vcpu_ctx() + 8 + 8 + 4});
+    w_.out.write("vcpu", 4);
+    w_.out.put(vcpu_ctx());
+    w_.out.zeros(vcpu_ctx());
+    w_.out.write("extv", 4);
+    w_.out.put(u32{0});
+    w_.out.write("xcnt", 4);
+    w_.out.put(u32{4});
+    w_.out.put(kXsaveLen);
+    const u64 fpp = kPageSize / o_.pv_width;
+    for (u64 f = 0; f <= (pfn_range_ - 1) / fpp; ++f) ulong(0x200000 + f);
+    // vcpu info: vcpus 0..n-1 online.
+    w_.out.put(std::int32_t{-2});
+    const u32 n = vcpus();
+    w_.out.put(std::int32_t(n - 1));
+    w_.out.put(n == 64 ? ~u64{0} : (u64{1} << n) - 1);
+  }
+
+  // HVM param chunks and libxl's physmap toolstack data (one VGA entry).
+  void hvm_head() {
+    for (auto [m, v] : {std::pair<std::int32_t, u64>{-3, 0xfeffc000}, {-4, 0xfeffd000}, {-8, pfn_range_ - 4},
+                        {-10, 0}, {-11, 1}, {-19, pfn_range_ - 8}, {-20, 2}}) {
+      w_.out.put(m);
+      w_.out.put(u32{0});
+      w_.out.put(v);
+    }
+    const char name[] = "vga";
+    const u32 ver = 1, count = 1, namelen = sizeof name;
+    const u64 phys = 0xf0000000, start = 0xf0000000, size = 0x800000;
+    std::vector<std::byte> ts = pack(ver, count, phys, start, size, namelen);
+    append(ts, name, sizeof name);
+    if (ul_ == 8) ts.insert(ts.end(), 4, std::byte{0});  // the 64-bit padding leak
+    w_.out.put(std::int32_t{-18});
+    w_.out.put(static_cast<u32>(ts.size()));
+    w_.out.write(ts.data(), ts.size());
+  }
+
+  // Unmapped pfns, every vcpu's contexts, the shared info page.
+  void pv_tail() {
+    w_.out.put(u32{2});  // unmapped pfns, discarded by the converter
+    ulong(pfn_range_ + 1);
+    ulong(pfn_range_ + 2);
+    for (u32 v = 0; v < vcpus(); ++v) {
+      auto basic = blob(vcpu_ctx(), rng_);
+      w_.out.write(basic.data(), basic.size());
+      auto ext = blob(128, rng_);
+      w_.out.write(ext.data(), ext.size());
+      w_.out.put(u64{7});
+      w_.out.put(u64{kXsaveLen - 16});
+      auto xs = blob(kXsaveLen - 16, rng_);
+      w_.out.write(xs.data(), xs.size());
+    }
+    auto shinfo = blob(kPageSize, rng_);
+    w_.out.write(shinfo.data(), shinfo.size());
+  }
+
+  // Magic pfns, the HVM context and the qemu record.
+  void hvm_tail() {
+    w_.out.put(pfn_range_ - 1);
+    w_.out.put(pfn_range_ - 2);
+    w_.out.put(pfn_range_ - 3);
+    auto ctx = blob(2000 + rng_.next() % 2000, rng_);
+    w_.out.put(static_cast<u32>(ctx.size()));
+    w_.out.write(ctx.data(), ctx.size());
+    w_.out.write(legacy::kQemuSignature, legacy::kQemuSignatureLen);
+    auto q = blob(8192 + rng_.next() % 4096, rng_);
+    w_.out.put(static_cast<u32>(q.size()));
+    w_.out.write(q.data(), q.size());
+  }
+
   void ulong(u64 v) {
-    if (ul_ == 4) w_.put(static_cast<u32>(v));
-    else w_.put(v);
+    if (ul_ == 4) w_.out.put(static_cast<u32>(v));
+    else w_.out.put(v);
   }
   legacy::TscChunk legacy_tsc() { return {0, 1000000000ull + rng_.next() % 1000, 2000000, 1}; }
 
@@ -531,21 +457,21 @@ class LegacyGenerator {
         if (ul_ == 4) store(entries.data() + 4 * i, static_cast<u32>(e));
         else store(entries.data() + 8 * i, e);
       }
-      w_.put(std::int32_t(n));
-      w_.put(entries.data(), std::size_t{n} * ul_);
+      w_.out.put(std::int32_t(n));
+      w_.out.write(entries.data(), std::size_t{n} * ul_);
       w_.pages += data_pages;
-      w_.flush(area_.get(), std::size_t{data_pages} * kPageSize);
+      w_.out.write_area(area_.get(), std::size_t{data_pages} * kPageSize);
       first += n;
     }
   }
 
-  Writer w_;
+  Emit w_;
   const GenOptions& o_;
   Rng rng_;
   u64 pfn_range_;
   u32 batch_;
   std::size_t ul_;
-  detail::AlignedBuf area_;
+  AlignedBuf area_;
 };
 
 }  // namespace
@@ -591,10 +517,15 @@ void gen_mixed_page(std::uint64_t pfn, std::uint64_t seed, std::uint64_t round, 
 }
 
 GenResult generate(int fd, const GenOptions& opt) {
-  if (opt.version != 2 && opt.version != 3) return {0, 0, 0, 0, "version must be 2 or 3"};
-  if (!opt.hvm && opt.pv_width != 4 && opt.pv_width != 8) return {0, 0, 0, 0, "PV width must be 4 or 8"};
+  auto bad = [](const char* why) {
+    GenResult r;
+    r.error = Error::at(Errc::usage, 0, why);
+    return r;
+  };
+  if (opt.version != 2 && opt.version != 3) return bad("version must be 2 or 3");
+  if (!opt.hvm && opt.pv_width != 4 && opt.pv_width != 8) return bad("PV width must be 4 or 8");
   if (opt.legacy) {
-    if (opt.toolstack_width != 32 && opt.toolstack_width != 64) return {0, 0, 0, 0, "toolstack width must be 32 or 64"};
+    if (opt.toolstack_width != 32 && opt.toolstack_width != 64) return bad("toolstack width must be 32 or 64");
     LegacyGenerator g(fd, opt);
     return g.run();
   }

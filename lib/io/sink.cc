@@ -1,22 +1,21 @@
 #include "xsr/sink.h"
 
 #include <fcntl.h>
-#include <poll.h>
-#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "xsr/sys.h"
+#include "xsr/units.h"
 
 namespace xsr {
 
-// ---- Sink -----------------------------------------------------------------
-
 Sink::Sink(int fd) : fd_(fd) {
   buf_.reserve(1 << 20);
-  struct stat st;
-  if (::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) (void)::fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+  if (fd_caps(fd).has(IoCaps::pipe)) (void)::fcntl(fd, F_SETPIPE_SZ, 1 << 20);
 }
 Sink::~Sink() = default;
 
@@ -28,7 +27,7 @@ void Sink::write(const void* p, std::size_t n) {
 }
 
 void Sink::zeros(std::size_t n) {
-  static const std::byte kZeros[8] = {};
+  static const std::byte kZeros[4096] = {};
   while (n > 0) {
     const std::size_t k = std::min<std::size_t>(n, sizeof kZeros);
     write(kZeros, k);
@@ -36,146 +35,95 @@ void Sink::zeros(std::size_t n) {
   }
 }
 
-// ---- VerifyTap ------------------------------------------------------------
-
-constexpr std::uint64_t kTapLimit = 16 << 20;
-
-VerifyTap::VerifyTap() = default;
-VerifyTap::~VerifyTap() = default;
-
-void VerifyTap::data(const std::byte* p, std::size_t n) {
-  if (n == 0) return;
-  std::unique_lock lk(mu_);
-  cv_.wait(lk, [&] { return reader_done_ || queued_ < kTapLimit; });
-  if (reader_done_) return;
-  // Always a new segment: the reader may hold a view into the last one
-  // (a deque keeps references to its elements across push_back).
-  q_.push_back(Seg{std::vector<std::byte>(p, p + n), 0, 0});
-  queued_ += n;
-  cv_.notify_all();
+void Sink::fail(int e) {
+  if (!err_) err_ = Error::io(written_, "write failed", e);
 }
 
-void VerifyTap::hole(std::uint64_t n) {
-  if (n == 0) return;
-  std::lock_guard lk(mu_);
-  if (reader_done_) return;
-  if (!q_.empty() && q_.back().bytes.empty()) q_.back().hole += n;
-  else q_.push_back(Seg{{}, n, 0});
-  cv_.notify_all();
+void Sink::set_rate(std::uint64_t rate) {
+  rate_ = rate;
+  rate_start_ns_ = rate ? mono_ns() : 0;
+  rate_base_ = written_;
 }
 
-void VerifyTap::close() {
-  std::lock_guard lk(mu_);
-  closed_ = true;
-  cv_.notify_all();
+// Sleeps until writing n more bytes keeps the average since set_rate
+// within the rate.
+void Sink::pace(std::size_t n) {
+  const long double due_s =
+      static_cast<long double>(written_ - rate_base_ + n) / static_cast<long double>(rate_);
+  const std::uint64_t due = rate_start_ns_ + static_cast<std::uint64_t>(due_s * 1e9L);
+  for (std::uint64_t now = mono_ns(); now < due; now = mono_ns()) {
+    const std::uint64_t d = due - now;
+    timespec ts{static_cast<time_t>(d / 1000000000ull), static_cast<long>(d % 1000000000ull)};
+    ::nanosleep(&ts, nullptr);
+  }
 }
 
-void VerifyTap::reader_done() {
-  std::lock_guard lk(mu_);
-  reader_done_ = true;
-  q_.clear();
-  queued_ = 0;
-  cv_.notify_all();
+const Error& Sink::flush() { return write_out(nullptr, 0); }
+
+const Error& Sink::write_area(const std::byte* p, std::size_t n) {
+  write_out(p, n);
+  if (tap_ && !err_) tap_->hole(n);
+  return err_;
 }
 
-Bytes VerifyTap::peek(std::size_t n) {
-  std::unique_lock lk(mu_);
-  drop_consumed();
-  for (;;) {
-    // The data at the head, up to the first hole: more cannot arrive in
-    // front of a hole, so a short view is then final (as at the end).
-    std::size_t avail = 0;
-    bool hole_after = false;
-    for (const Seg& sg : q_) {
-      if (sg.bytes.empty()) {
-        hole_after = true;
-        break;
+// Writes the buffer, then n bytes at tail: one writev while both are left
+// (one write for one piece), pieces of at most rate/20 bytes when paced.
+const Error& Sink::write_out(const std::byte* tail, std::size_t n) {
+  if (err_) return err_;
+  iovec iov[2] = {{buf_.data(), buf_.size()}, {const_cast<std::byte*>(tail), n}};
+  iovec* v = iov;
+  int cnt = 2;
+  std::size_t from_buf = 0;  // buffered bytes written
+  while (cnt > 0) {
+    if (v[0].iov_len == 0) {
+      ++v;
+      --cnt;
+      continue;
+    }
+    iovec paced[2];
+    const iovec* w = v;
+    int wc = cnt;
+    if (rate_) {
+      const std::size_t lim = static_cast<std::size_t>(std::max<std::uint64_t>(rate_ / 20, 1));
+      std::size_t k = 0;
+      for (wc = 0; wc < cnt && k < lim; ++wc) {
+        paced[wc] = v[wc];
+        paced[wc].iov_len = std::min(paced[wc].iov_len, lim - k);
+        k += paced[wc].iov_len;
       }
-      avail += sg.bytes.size() - sg.off;
-      if (avail >= n) break;
+      pace(k);
+      w = paced;
     }
-    if (avail >= n || hole_after || closed_) {
-      const Seg* f = q_.empty() ? nullptr : &q_.front();
-      if (f && !f->bytes.empty() && f->bytes.size() - f->off >= std::min(n, avail))
-        return {f->bytes.data() + f->off, f->bytes.size() - f->off};
-      joined_.clear();
-      for (const Seg& sg : q_) {
-        if (sg.bytes.empty() || joined_.size() >= n) break;
-        joined_.insert(joined_.end(), sg.bytes.begin() + static_cast<std::ptrdiff_t>(sg.off), sg.bytes.end());
-      }
-      return {joined_.data(), joined_.size()};
-    }
-    cv_.wait(lk);
-  }
-}
-
-void VerifyTap::drop_consumed() {
-  while (!q_.empty() && !q_.front().bytes.empty() && q_.front().off == q_.front().bytes.size()) q_.pop_front();
-}
-
-void VerifyTap::consume(std::size_t n) {
-  // Offsets only: the last view stays valid until the next peek or skip,
-  // which drop the used segments.
-  std::lock_guard lk(mu_);
-  pos_ += n;
-  for (Seg& f : q_) {
-    if (n == 0 || f.bytes.empty()) break;
-    const std::size_t k = std::min(n, f.bytes.size() - f.off);
-    f.off += k;
-    n -= k;
-    queued_ -= k;
-  }
-  cv_.notify_all();
-}
-
-std::uint64_t VerifyTap::skip(std::uint64_t n) {
-  std::unique_lock lk(mu_);
-  std::uint64_t done = 0;
-  while (done < n) {
-    drop_consumed();
-    cv_.wait(lk, [&] {
-      drop_consumed();
-      return !q_.empty() || closed_;
-    });
-    if (q_.empty()) break;
-    Seg& f = q_.front();
-    if (f.bytes.empty()) {
-      const std::uint64_t k = std::min(n - done, f.hole);
-      f.hole -= k;
-      done += k;
-      if (f.hole == 0) q_.pop_front();
-    } else {
-      const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(n - done, f.bytes.size() - f.off));
-      f.off += k;
-      done += k;
-      queued_ -= k;
-      if (f.off == f.bytes.size()) q_.pop_front();
-    }
-  }
-  pos_ += done;
-  cv_.notify_all();
-  return done;
-}
-
-bool Sink::flush() {
-  if (err_) return false;
-  std::size_t off = 0;
-  while (off < buf_.size()) {
-    ssize_t w = sys::write(fd_, buf_.data() + off, buf_.size() - off);
-    if (w < 0 && errno == EAGAIN) {
+    ssize_t r = wc == 1 ? sys::write(fd_, w[0].iov_base, w[0].iov_len) : sys::writev(fd_, w, wc);
+    if (r < 0 && errno == EAGAIN) {
       // A non-blocking descriptor handed to us: wait until it drains.
-      struct pollfd p {fd_, POLLOUT, 0};
-      if (::poll(&p, 1, -1) >= 0 || errno == EINTR) continue;
+      const int e = sys::wait_fd(fd_, POLLOUT);
+      if (e == 0) continue;
+      errno = e;
     }
-    if (w <= 0) {
-      err_ = w < 0 ? errno : EIO;
-      return false;
+    if (r <= 0) {
+      fail(r < 0 ? errno : EIO);
+      // What was written of the buffer is gone from it: bytes() stays
+      // what was handed to the sink.
+      buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(from_buf));
+      return err_;
     }
-    off += static_cast<std::size_t>(w);
+    written_ += static_cast<std::uint64_t>(r);
+    if (progress_) progress_(written_);
+    for (std::size_t left = static_cast<std::size_t>(r); left > 0;) {
+      const std::size_t k = std::min(left, v[0].iov_len);
+      if (v == iov) from_buf += k;
+      v[0].iov_base = static_cast<char*>(v[0].iov_base) + k;
+      v[0].iov_len -= k;
+      left -= k;
+      if (v[0].iov_len == 0) {
+        ++v;
+        --cnt;
+      }
+    }
   }
-  bytes_ += buf_.size();
   buf_.clear();
-  return true;
+  return err_;
 }
 
 std::uint64_t Sink::forward_checked(Source& src, std::uint64_t n) {
@@ -195,18 +143,39 @@ std::uint64_t Sink::forward_checked(Source& src, std::uint64_t n) {
 
 std::uint64_t Sink::forward(Source& src, std::uint64_t n) {
   if (n == 0) return 0;
-  if (!flush()) return 0;
+  if (flush()) return 0;
   const char* how = nullptr;
   int out_err = 0;
   std::uint64_t moved = src.forward(n, fd_, out_err, how);
-  if (out_err) err_ = out_err;
-  bytes_ += moved;
+  written_ += moved;
+  if (out_err) fail(out_err);
   if (tap_) tap_->hole(moved);
-  std::string h = how ? how : "write";
-  auto it = std::find_if(paths_.begin(), paths_.end(), [&](const auto& p) { return p.first == h; });
-  if (it == paths_.end()) paths_.emplace_back(h, moved);
-  else it->second += moved;
+  count_path(how ? how : "write", moved);
   return moved;
+}
+
+void Sink::count_path(const char* how, std::uint64_t n) {
+  auto it = std::find_if(paths_.begin(), paths_.end(), [&](const auto& p) { return p.first == how; });
+  if (it == paths_.end()) paths_.emplace_back(how, n);
+  else it->second += n;
+}
+
+Error Sink::seek(std::uint64_t off, const char* what) {
+  if (flush()) return err_;
+  if (sys::lseek(fd_, static_cast<off_t>(off), SEEK_SET) < 0) return Error::io(0, what, errno);
+  return {};
+}
+
+Error Sink::write_at(std::uint64_t off, const void* p, std::size_t n, const char* what) {
+  if (flush()) return err_;
+  if (int e = sys::pwrite_all(fd_, p, n, static_cast<off_t>(off))) return Error::io(0, what, e);
+  return {};
+}
+
+Error Sink::truncate(std::uint64_t len, const char* what) {
+  if (flush()) return err_;
+  if (sys::ftruncate(fd_, static_cast<off_t>(len)) != 0) return Error::io(0, what, errno);
+  return {};
 }
 
 }  // namespace xsr

@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "xsr/io_engine.h"
+#include "io_engine.h"
 #include "xsr/sys.h"
 
 namespace xsr::detail {
@@ -23,8 +23,8 @@ constexpr unsigned kSpliceChunk = 1u << 20;
 
 class UringSource final : public BufferedSource {
  public:
-  UringSource(int fd, bool is_socket)
-      : fd_(fd), is_socket_(is_socket), small_(alloc_aligned(kPrefetchLen)) {}
+  UringSource(int fd, IoCaps caps)
+      : fd_(fd), is_socket_(caps.has(IoCaps::socket)), small_(alloc_aligned(kPrefetchLen)) {}
   void set_owned(bool owned) { owned_ = owned; }
 
   ~UringSource() override {
@@ -40,8 +40,7 @@ class UringSource final : public BufferedSource {
     r = io_uring_register_buffers(&ring_, iov, 2);
     if (r < 0) return -r;
     drain_.fd = fd_;
-    drain_.is_pipe = !is_socket_;
-    drain_.is_socket = is_socket_;
+    drain_.caps.bits = IoCaps::splice | (is_socket_ ? IoCaps::socket : IoCaps::pipe);
     if (int e = drain_.ensure_devnull()) return e;
     if (is_socket_) {
       if (int e = drain_.ensure_pipe()) return e;
@@ -110,7 +109,7 @@ class UringSource final : public BufferedSource {
       std::size_t k = take_prefetched(tmp, static_cast<std::size_t>(std::min<std::uint64_t>(n, kPrefetchLen)));
       for (std::size_t w = 0; w < k;) {
         ssize_t r = sys::write(out, tmp + w, k - w);
-        if (r < 0 && errno == EAGAIN && wait_fd(out, POLLOUT) == 0) continue;
+        if (r < 0 && errno == EAGAIN && sys::wait_fd(out, POLLOUT) == 0) continue;
         if (r <= 0) {
           out_error = r < 0 ? errno : EIO;
           return 0;
@@ -120,12 +119,12 @@ class UringSource final : public BufferedSource {
       done = k;
     }
     if (done == n) return done;
-    int in_err = 0;
-    bool unsupported = false;
+    SpliceEnd end;
     how = "splice";
-    std::uint64_t d = splice_stream(drain_, n - done, out, fd_kind(out), &in_err, &out_error, &unsupported);
-    if (in_err) error_ = in_err;
-    if (unsupported) return done + BufferedSource::move_out(n - done, out, out_error, how);
+    std::uint64_t d = splice_stream(drain_, n - done, out, fd_caps(out), end);
+    if (end.in_err) error_ = end.in_err;
+    if (end.out_err) out_error = end.out_err;
+    if (end.unsupported) return done + BufferedSource::move_out(n - done, out, out_error, how);
     return done + d;
   }
 
@@ -231,14 +230,15 @@ class UringSource final : public BufferedSource {
 
 }  // namespace
 
-std::unique_ptr<Source> make_uring_source(int fd, bool owned, bool is_socket, std::string* why) {
-  auto s = std::make_unique<UringSource>(fd, is_socket);
+Result<std::unique_ptr<Source>> make_uring_source(int fd, bool owned, IoCaps caps) {
+  auto s = std::make_unique<UringSource>(fd, caps);
   if (int e = s->init()) {
-    *why = std::strerror(e);
-    return nullptr;  // the descriptor stays open for the fallback source
+    Error why = Error::at(Errc::io, 0, std::strerror(e));
+    why.cause = e;
+    return why;  // the descriptor stays open for the fallback source
   }
   s->set_owned(owned);
-  return s;
+  return std::unique_ptr<Source>(std::move(s));
 }
 
 }  // namespace xsr::detail

@@ -21,9 +21,8 @@ XSR_FUZZ_TARGET(inspect) {
   ImageInput img;
   Source* src = raw.get();
   if (flags & 1) {
-    std::string why;
-    if (!img.open(*raw, why)) {
-      XSR_FUZZ_CHECK(!why.empty());
+    if (Error e = img.open(*raw)) {
+      XSR_FUZZ_CHECK(!e.detail.empty());
       return 0;
     }
     src = &img.stream();

@@ -273,7 +273,7 @@ XSR_FUZZ_TARGET(relay) {
 
   auto explain = [&] {
     std::string s = "relay: " + (r.error ? r.error.message() : std::string("ok")) +
-                    (r.out_error.empty() ? "" : " / out: " + r.out_error) +
+                    (!r.out_error ? "" : " / out: " + r.out_error.detail) +
                     "\nmemory: " + (m.e ? m.e.message() : std::string("ok")) +
                     "\nconverting " + std::to_string(converting) + " (relay " + std::to_string(r.converted) +
                     "), conversion: " + (cr.error ? cr.error.message() : std::string("ok")) +
@@ -293,7 +293,7 @@ XSR_FUZZ_TARGET(relay) {
   } while (0)
 
   // 1. Whatever happened: nothing but a prefix of what was expected.
-  RELAY_CHECK(r.out_error.empty());
+  RELAY_CHECK(!r.out_error);
   RELAY_CHECK(r.out_bytes == out.size());
   RELAY_CHECK(r.converted == converting);
   if (opt.io == IoMode::read) RELAY_CHECK(r.reader == "read");

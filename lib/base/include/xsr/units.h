@@ -11,6 +11,10 @@ namespace xsr {
 // `kib`, "%.1f KiB" from 1 KiB too (inspect's reports).
 std::string format_bytes(std::uint64_t bytes, bool kib = false);
 
+// A duration given in milliseconds as messages name --timeout: "%g s"
+// ("30 s", "0.3 s").
+std::string format_seconds(int ms);
+
 // CLOCK_MONOTONIC in nanoseconds.
 std::uint64_t mono_ns();
 

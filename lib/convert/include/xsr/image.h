@@ -1,16 +1,16 @@
 // Opening an image for the tools that read one whole (inspect, extract):
 // a v2/v3 stream is read as it is; a legacy (Xen <= 4.5) one is converted
-// to a libxl v3 stream on the way in, by convert_legacy in a second thread
+// to a libxl v3 stream on the way in, by convert_legacy in a PipeWorker
 // writing into a pipe, so everything downstream sees one format and page
 // bodies still move by splice.
 #pragma once
 
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "xsr/convert.h"
 #include "xsr/error.h"
+#include "xsr/pipe_worker.h"
 #include "xsr/source.h"
 
 namespace xsr {
@@ -27,9 +27,10 @@ class ImageInput {
   ImageInput& operator=(const ImageInput&) = delete;
 
   // Looks at raw's first bytes (consuming nothing); on a legacy image starts
-  // the conversion. raw must outlive this object. False with `why` set when
-  // the input is neither a v2/v3 stream nor a legacy image xsr can read.
-  bool open(Source& raw, std::string& why);
+  // the conversion. raw must outlive this object. An error (its detail the
+  // reason) when the input is neither a v2/v3 stream nor a legacy image
+  // xsr can read.
+  Error open(Source& raw);
 
   // The v2/v3 stream to read.
   Source& stream() { return legacy_ ? *pipe_src_ : *raw_; }
@@ -50,11 +51,8 @@ class ImageInput {
   bool legacy_ = false;
   LegacyGuess guess_;
   std::string legacy_config_;
-  std::unique_ptr<Source> pipe_src_;
-  int pipe_w_ = -1;
-  std::thread converter_;
-  ConvertResult conv_;
-  bool joined_ = true;
+  PipeWorker converter_;
+  std::unique_ptr<Source> pipe_src_;  // reads converter_.fd()
 };
 
 }  // namespace xsr

@@ -16,6 +16,7 @@
 #include "xsr/error.h"
 #include "xsr/inspect.h"
 #include "xsr/pfnset.h"
+#include "xsr/sink.h"
 #include "xsr/source.h"
 
 namespace xsr {
@@ -47,7 +48,7 @@ ExtractResult extract(Source& src, int out, const ExtractOptions& opt);
 // the last page (one PT_LOAD per run of consecutive pfns). With 0xffff runs
 // or more, e_phnum is PN_XNUM and section header 0 carries the count (the
 // ELF gABI rule). Sets res.segments and res.out_bytes.
-Error write_elf_headers(int out, const PfnSet& pfns, std::uint64_t base, ExtractResult& res);
+Error write_elf_headers(Sink& out, const PfnSet& pfns, std::uint64_t base, ExtractResult& res);
 
 // The last copy of one page in the image; false when the image has no body
 // for it (res.error tells a stream error apart).

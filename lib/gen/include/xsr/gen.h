@@ -8,6 +8,8 @@
 #include <functional>
 #include <string>
 
+#include "xsr/error.h"
+
 namespace xsr {
 
 struct GenOptions {
@@ -45,7 +47,7 @@ struct GenResult {
   std::uint64_t records = 0;
   std::uint64_t pages = 0;      // page bodies written
   std::uint64_t pfn_range = 0;  // pfns 0 .. pfn_range-1 are covered
-  std::string error;            // empty on success
+  Error error;                  // a bad option (Errc::usage) or the output's failure
 };
 
 // Writes the stream to fd (a file, pipe or socket) with large writes.

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <thread>
 
+#include "xsr/error.h"
 #include "xsr/source.h"
 
 namespace xsr {
@@ -66,13 +67,13 @@ class CompressedOutput {
   CompressedOutput& operator=(const CompressedOutput&) = delete;
 
   // Starts the thread; level 0 is the codec's default (zstd 3, gzip 6,
-  // xz 6, bzip2 9). False with *err set on failure (bad level, no pipe).
-  bool start(int out, Codec codec, int level, std::string* err);
+  // xz 6, bzip2 9). An error (Errc::usage: a bad level) when it cannot.
+  Error start(int out, Codec codec, int level);
   // Where the uncompressed bytes go (a pipe, enlarged to 1 MiB).
   int fd() const { return wfd_; }
-  // Closes fd(), waits for the thread; returns "" or what failed (e.g.
-  // "writing the compressed output failed: No space left on device").
-  std::string finish();
+  // Closes fd(), waits for the thread; what failed, if anything (detail
+  // e.g. "writing the compressed output failed: No space left on device").
+  Error finish();
   // Compressed bytes written to `out` (after finish).
   std::uint64_t bytes_out() const { return out_bytes_; }
 
@@ -80,7 +81,7 @@ class CompressedOutput {
   void run(int rfd, int out, Codec codec, int level);
   int wfd_ = -1;
   std::thread th_;
-  std::string error_;
+  Error error_;
   std::uint64_t out_bytes_ = 0;
 };
 

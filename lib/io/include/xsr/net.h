@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "xsr/error.h"
+
 namespace xsr::net {
 
 struct Address {
@@ -20,28 +22,30 @@ struct Address {
   std::string text;  // as given
 };
 
-// False with *err set when spec is none of the forms above.
-bool parse_address(std::string_view spec, Address& a, std::string* err);
+// The address, or an error (Errc::usage) when spec is none of the forms
+// above. Errors of the calls below are Errc::io, their detail the line to
+// print ("127.0.0.1:9: Connection refused"), their cause the errno.
+Result<Address> parse_address(std::string_view spec);
 
-// A listening socket on `a` (SO_REUSEADDR; a stale Unix socket file is
-// replaced). Returns the descriptor, or -1 with *err set. *bound, when
-// given, receives the address actually bound ("127.0.0.1:41234").
-int listen_on(const Address& a, std::string* err, std::string* bound = nullptr);
+// A listening socket and the address actually bound ("127.0.0.1:41234"
+// for port 0; a Unix socket's as given).
+struct Listener {
+  int fd = -1;
+  std::string bound;
+};
+
+// Listens on `a` (SO_REUSEADDR; a stale Unix socket file is replaced).
+Result<Listener> listen_on(const Address& a);
 
 // Accepts one connection on a listening socket, waiting at most timeout_ms
-// (< 0: for ever). Returns the connected descriptor or -1 with *err set.
-int accept_one(int lfd, int timeout_ms, std::string* err);
+// (< 0: for ever; then "no connection within N s", cause ETIMEDOUT).
+Result<int> accept_one(int lfd, int timeout_ms);
 
 // Connects to `a`, trying again every 20 ms while the peer refuses (not yet
-// listening) until retry_ms have passed. Returns the descriptor or -1 with
-// *err set.
-int connect_to(const Address& a, int retry_ms, std::string* err);
+// listening) until retry_ms have passed.
+Result<int> connect_to(const Address& a, int retry_ms);
 
 // Removes a Unix socket file made by listen_on (no-op for TCP).
 void unlink_unix(const Address& a);
-
-// Waits until fd is ready for `events` (POLLIN/POLLOUT), retrying EINTR, at
-// most timeout_ms (< 0: for ever). Returns 0, ETIMEDOUT or an errno value.
-int wait_ready(int fd, short events, int timeout_ms);
 
 }  // namespace xsr::net

@@ -10,6 +10,9 @@
 //   ReadSource   - pipes, sockets, ttys through read(2)/splice(2): only where
 //                  io_uring is unavailable or disabled (XSR_NO_URING=1)
 //   MemorySource - bytes in memory (tests, the null engine)
+// and, built on the same pieces, the decompressing source (compress.h) and
+// the relay's HoldingSource (hold.h). One engine per file in lib/io; their
+// shared building blocks (io_engine.h) are private to lib/io.
 //
 // Exact reads: a source on a descriptor never consumes a byte the caller has
 // not asked for, so whatever follows the stream on a pipe or socket stays
@@ -24,6 +27,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+
+#include "xsr/error.h"
 
 namespace xsr {
 
@@ -90,9 +95,28 @@ class Source {
 
 enum class IoMode { automatic, pread, mmap, uring, read };
 
+// What a descriptor can do, for choosing how bytes move to or from it. The
+// engines' and paths' text names ("pread", "splice", ...) are for -v only;
+// decisions test these bits.
+struct IoCaps {
+  enum Bit : unsigned {
+    file = 1u << 0,      // a regular file: copy_file_range, positioned writes
+    seekable = 1u << 1,  // a regular file or block device: pread, lseek
+    mappable = 1u << 2,  // mmap works
+    pipe = 1u << 3,      // a pipe: splice needs no pipe of ours
+    socket = 1u << 4,    // a stream socket: sendfile target; splice through a pipe of ours
+    splice = 1u << 5,    // splice(2) takes it at all
+  };
+  unsigned bits = 0;
+  bool has(Bit b) const { return (bits & b) != 0; }
+};
+
+// The capabilities of an open descriptor (none when fstat fails).
+IoCaps fd_caps(int fd);
+
 struct OpenResult {
   std::unique_ptr<Source> source;
-  std::string error;  // set when source is null
+  Error error;        // set when source is null (detail: "PATH: <strerror>")
   std::string note;   // e.g. "io_uring unavailable (Operation not permitted): plain reads"
 };
 

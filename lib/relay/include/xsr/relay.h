@@ -51,10 +51,11 @@ struct RelayOptions {
 
 struct RelayResult {
   // The stream's first error, an input error or timeout (`error`), or the
-  // output's failure (`out_error`, with `error` left ok). Either means the
-  // receiver did not get a complete stream.
+  // output's failure (`out_error`, its detail the line to print, its cause
+  // the errno; `error` left ok). Either means the receiver did not get a
+  // complete stream.
   Error error;
-  std::string out_error;
+  Error out_error;
   StreamStats stats;
   std::uint64_t in_bytes = 0;   // consumed from the input (the legacy input's when converting)
   std::uint64_t out_bytes = 0;  // forwarded, stream and tail
