@@ -9,7 +9,8 @@
 #include <cstdio>
 #include <string>
 
-#include "common/cli.h"
+#include "common/log.h"
+#include "common/output.h"
 #include "xsr/convert.h"
 #include "xsr/source.h"
 

@@ -9,7 +9,7 @@
 #include <iostream>
 #include <string>
 
-#include "common/cli.h"
+#include "common/log.h"
 #include "xsr/source.h"
 #include "xsr/verify.h"
 

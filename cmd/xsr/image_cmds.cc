@@ -5,7 +5,8 @@
 #include <iostream>
 #include <string>
 
-#include "common/cli.h"
+#include "common/output.h"
+#include "common/progress.h"
 #include "xsr/compress.h"
 #include "xsr/extract.h"
 #include "xsr/image.h"

@@ -16,7 +16,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/cli.h"
+#include "common/json.h"
+#include "common/output.h"
+#include "common/progress.h"
 #include "xsr/compress.h"
 #include "xsr/convert.h"
 #include "xsr/gen.h"
@@ -243,9 +245,9 @@ int cmd_verify(int argc, char** argv) {
   }
 
   xsr::StreamStats st;
-  const std::uint64_t t0 = xsr::cli::now_ns();
+  const std::uint64_t t0 = xsr::mono_ns();
   xsr::Error e = xsr::verify(*src.source, opt, st);
-  const double secs = static_cast<double>(xsr::cli::now_ns() - t0) / 1e9;
+  const double secs = static_cast<double>(xsr::mono_ns() - t0) / 1e9;
   // A failed read (damaged compressed data above all) outranks what the
   // verifier made of the bytes before it; a verdict reads a compressed
   // input on to its end, where its CRC or checksum lies.

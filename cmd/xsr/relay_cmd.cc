@@ -7,7 +7,8 @@
 #include <cstring>
 #include <iostream>
 
-#include "common/cli.h"
+#include "common/json.h"
+#include "common/output.h"
 #include "xsr/gen.h"
 #include "xsr/net.h"
 #include "xsr/relay.h"
