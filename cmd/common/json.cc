@@ -1,110 +1,80 @@
 #include "common/json.h"
 
-#include <cstdio>
+#include <cmath>
 
 #include "xsr/records.h"
 
 namespace xsr::cli {
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  o.reserve(s.size() + 2);
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      // Valid UTF-8 passes; any other byte (a config is untrusted input)
-      // becomes U+FFFD, so the document always parses.
-      const std::size_t n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-      bool ok = n > 0 && i + n <= s.size();
-      for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
-      if (ok) {
-        o.append(s, i, n);
-        i += n - 1;
-      } else {
-        o += "\\ufffd";
-      }
-      continue;
-    }
-    switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\t': o += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", c);
-          o += b;
-        } else {
-          o += static_cast<char>(c);
-        }
-    }
-  }
-  return o;
+std::string dump(const Json& doc, int indent) {
+  return doc.dump(indent, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+double rounded(double x, int places) {
+  const double scale = std::pow(10.0, places);
+  return std::round(x * scale) / scale;
+}
+
+Json verdict_json(const std::string& error) {
+  Json j;
+  j["ok"] = error.empty();
+  j["error"] = error.empty() ? Json(nullptr) : Json(error);
+  return j;
 }
 
 namespace {
-std::string num(std::uint64_t v) { return std::to_string(v); }
+
+// {"TYPE": {"records": N, "bytes": N}} for the types seen.
+template <typename Counts>
+Json type_counts(Layer layer, const Counts& counts) {
+  Json j = Json::object();
+  for (std::uint32_t i = 0; i < counts.size(); ++i)
+    if (counts[i].records) j[record_name(layer, i)] = {{"records", counts[i].records}, {"bytes", counts[i].bytes}};
+  return j;
+}
+
+Json error_json(const Error& err) {
+  if (!err) return nullptr;
+  Json e;
+  e["code"] = errc_name(err.code);
+  e["offset"] = err.offset;
+  if (err.record != kNoRecord) {
+    e["record"] = err.record;
+    e["layer"] = err.layer == Layer::libxc ? "libxc" : "libxl";
+    e["type"] = record_name(err.layer, err.type);
+  }
+  e["message"] = err.message();
+  return e;
+}
+
 }  // namespace
 
-std::string stats_json(const std::string& input, const Error& err, const StreamStats& st,
-                       double seconds) {
-  std::string o = "{\n";
-  o += "  \"input\": \"" + json_escape(input) + "\",\n";
-  o += "  \"verdict\": \"" + std::string(err ? "invalid" : "valid") + "\",\n";
-  if (err) {
-    o += "  \"error\": {\"code\": \"" + std::string(errc_name(err.code));
-    o += "\", \"offset\": " + num(err.offset);
-    if (err.record != kNoRecord) {
-      o += ", \"record\": " + num(err.record) + ", \"layer\": \"" +
-           (err.layer == Layer::libxc ? "libxc" : "libxl") + "\", \"type\": \"" +
-           record_name(err.layer, err.type) + "\"";
-    }
-    o += ", \"message\": \"" + json_escape(err.message()) + "\"},\n";
-  } else {
-    o += "  \"error\": null,\n";
-  }
-  o += "  \"container\": \"" + st.container + "\",\n";
-  o += "  \"libxc_version\": " + num(st.libxc_version) + ",\n";
-  o += "  \"guest_type\": \"" +
-       std::string(st.domain_type == libxc::kX86Pv    ? "pv"
-                   : st.domain_type == libxc::kX86Hvm ? "hvm"
-                                                      : "unknown") +
-       "\",\n";
-  o += "  \"xen_version\": \"" + num(st.xen_major) + "." + num(st.xen_minor) + "\",\n";
-  o += "  \"legacy_converted\": " + std::string(st.legacy_converted ? "true" : "false") + ",\n";
-  o += "  \"bytes\": " + num(st.bytes) + ",\n";
-  o += "  \"records\": " + num(st.records) + ",\n";
-  o += "  \"pages\": " + num(st.pages) + ",\n";
-  o += "  \"checkpoints\": " + num(st.checkpoints) + ",\n";
-  o += "  \"seconds\": " + std::to_string(seconds) + ",\n";
-  auto types = [&](Layer layer, const auto& arr) {
-    std::string t;
-    bool first = true;
-    for (std::uint32_t i = 0; i < arr.size(); ++i) {
-      if (!arr[i].records) continue;
-      t += std::string(first ? "" : ", ") + "\"" + record_name(layer, i) + "\": {\"records\": " +
-           num(arr[i].records) + ", \"bytes\": " + num(arr[i].bytes) + "}";
-      first = false;
-    }
-    return "{" + t + "}";
-  };
-  o += "  \"libxc_records\": " + types(Layer::libxc, st.libxc) + ",\n";
-  o += "  \"libxl_records\": " + types(Layer::libxl, st.libxl) + ",\n";
-  std::string opt;
+Json verify_json(const std::string& input, const Error& err, const StreamStats& st, double seconds) {
+  Json j;
+  j["input"] = input;
+  j["verdict"] = err ? "invalid" : "valid";
+  j["error"] = error_json(err);
+  j["container"] = st.container;
+  j["libxc_version"] = st.libxc_version;
+  j["guest_type"] = st.domain_type == libxc::kX86Pv ? "pv" : st.domain_type == libxc::kX86Hvm ? "hvm" : "unknown";
+  j["xen_version"] = std::to_string(st.xen_major) + "." + std::to_string(st.xen_minor);
+  j["legacy_converted"] = st.legacy_converted;
+  j["bytes"] = st.bytes;
+  j["records"] = st.records;
+  j["pages"] = st.pages;
+  j["checkpoints"] = st.checkpoints;
+  j["seconds"] = rounded(seconds, 6);
+  j["libxc_records"] = type_counts(Layer::libxc, st.libxc);
+  j["libxl_records"] = type_counts(Layer::libxl, st.libxl);
+  Json opt = Json::object();
   for (const auto& [type, tc] : st.optional)
-    opt += std::string(opt.empty() ? "" : ", ") + "\"" + record_name(Layer::libxc, type) +
-           "\": {\"records\": " + num(tc.records) + ", \"bytes\": " + num(tc.bytes) + "}";
-  o += "  \"optional_records\": {" + opt + "},\n";
-  std::string pt;
-  for (unsigned t = 0; t < 16; ++t) {
-    if (!st.pfns_by_type[t]) continue;
-    pt += std::string(pt.empty() ? "" : ", ") + "\"" + std::string(page_type_name(t)) +
-          "\": " + num(st.pfns_by_type[t]);
-  }
-  o += "  \"pfns_by_type\": {" + pt + "}\n";
-  o += "}\n";
-  return o;
+    opt[record_name(Layer::libxc, type)] = {{"records", tc.records}, {"bytes", tc.bytes}};
+  j["optional_records"] = opt;
+  Json pt = Json::object();
+  for (unsigned t = 0; t < st.pfns_by_type.size(); ++t)
+    if (st.pfns_by_type[t]) pt[std::string(page_type_name(t))] = st.pfns_by_type[t];
+  j["pfns_by_type"] = pt;
+  return j;
 }
 
 }  // namespace xsr::cli

@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "common/json.h"
 #include "xsr/error.h"
 #include "xsr/units.h"
 
@@ -159,34 +158,30 @@ void RunStats::stop() {
   }
 }
 
-std::string RunStats::json(const std::string& extra) const {
+std::string RunStats::json(const Json& extra) const {
   const double t = elapsed();
   const std::uint64_t bytes = bytes_.load(std::memory_order_relaxed);
   const Cpu cpu = stopped_ ? end_cpu_ : cpu_now();
-  std::string o = "{\"tool\":\"";
-  o.append(json_escape(tool_)).append("\",\"bytes\":").append(std::to_string(bytes));
-  o.append(",\"records\":").append(std::to_string(records_.load(std::memory_order_relaxed)));
-  o.append(",\"pages\":").append(std::to_string(pages_.load(std::memory_order_relaxed)));
-  o.append(",\"seconds\":").append(strprintf("%.6f", t));
-  o.append(",\"mib_per_s\":").append(strprintf("%.3f", t > 0 ? static_cast<double>(bytes) / kMiB / t : 0));
-  o.append(",\"cpu_seconds\":").append(strprintf("%.6f", cpu.seconds));
-  o.append(",\"cpu_s_per_gib\":");
-  if (bytes) o.append(strprintf("%.6f", cpu.seconds / (static_cast<double>(bytes) / kGiB)));
-  else o.append("null");
-  o.append(",\"max_rss_kib\":").append(std::to_string(cpu.max_rss_kib));
+  Json doc;
+  doc["tool"] = tool_;
+  doc["bytes"] = bytes;
+  doc["records"] = records_.load(std::memory_order_relaxed);
+  doc["pages"] = pages_.load(std::memory_order_relaxed);
+  doc["seconds"] = rounded(t, 6);
+  doc["mib_per_s"] = rounded(t > 0 ? static_cast<double>(bytes) / kMiB / t : 0, 3);
+  doc["cpu_seconds"] = rounded(cpu.seconds, 6);
+  doc["cpu_s_per_gib"] = bytes ? Json(rounded(cpu.seconds / (static_cast<double>(bytes) / kGiB), 6)) : Json(nullptr);
+  doc["max_rss_kib"] = cpu.max_rss_kib;
   std::lock_guard<std::mutex> lk(mu_);
-  o.append(",\"interval_s\":").append(strprintf("%.6f", interval_s_ * static_cast<double>(keep_every_)));
-  o.append(",\"samples\":[");
-  for (std::size_t i = 0; i < samples_.size(); ++i) {
-    if (i) o.push_back(',');
-    o.append("{\"t\":").append(strprintf("%.6f", samples_[i].t)).append(",\"bytes\":");
-    o.append(std::to_string(samples_[i].bytes)).append("}");
-  }
-  o.append("]").append(extra).append("}\n");
-  return o;
+  doc["interval_s"] = rounded(interval_s_ * static_cast<double>(keep_every_), 6);
+  Json samples = Json::array();
+  for (const Sample& s : samples_) samples.push_back({{"t", rounded(s.t, 6)}, {"bytes", s.bytes}});
+  doc["samples"] = std::move(samples);
+  for (const auto& [key, value] : extra.items()) doc[key] = value;
+  return dump(doc);
 }
 
-bool RunStats::write_json(const std::string& path, const std::string& extra, std::string* err) const {
+bool RunStats::write_json(const std::string& path, const Json& extra, std::string* err) const {
   const std::string doc = json(extra);
   std::string tmp = path;
   tmp.append(".xsr-tmp");

@@ -79,19 +79,10 @@ std::unique_ptr<xsr::cli::RunStats> make_stats(const po::variables_map& vm, cons
   return std::make_unique<xsr::cli::RunStats>(cmd, lines, iv);
 }
 
-// The members --stats-json adds for a verdict: "ok" and "error" (a message
-// or null).
-std::string verdict_json(const std::string& error) {
-  if (error.empty()) return ",\"ok\":true,\"error\":null";
-  std::string s = ",\"ok\":false,\"error\":\"";
-  s.append(xsr::cli::json_escape(error)).append("\"");
-  return s;
-}
-
 // Writes --stats-json when asked; false (with the error line printed) when
 // it cannot be written.
 bool write_stats_json(const xsr::cli::RunStats* stats, const po::variables_map& vm, const char* cmd,
-                      const std::string& extra) {
+                      const xsr::cli::Json& extra) {
   if (!stats || !vm.count("stats-json")) return true;
   std::string err;
   if (stats->write_json(vm["stats-json"].as<std::string>(), extra, &err)) return true;
@@ -259,9 +250,9 @@ int cmd_verify(int argc, char** argv) {
   if (stats) {
     stats->set_bytes(st.bytes);
     stats->stop();
-    stats_ok = write_stats_json(stats.get(), vm, "verify", verdict_json(e ? e.message() : std::string()));
+    stats_ok = write_stats_json(stats.get(), vm, "verify", xsr::cli::verdict_json(e ? e.message() : std::string()));
   }
-  if (json) std::fputs(xsr::cli::stats_json(name, e, st, secs).c_str(), stdout);
+  if (json) std::fputs(xsr::cli::dump(xsr::cli::verify_json(name, e, st, secs), 2).c_str(), stdout);
   if (e) {
     if (!quiet) std::fprintf(stderr, "xsr verify: %s: %s\n", name.c_str(), e.message().c_str());
     return xsr::exit_code(e.code);
@@ -451,10 +442,9 @@ int cmd_convert(int argc, char** argv) {
   }
   if (code && !quiet) std::fprintf(stderr, "xsr convert: %s\n", why.c_str());
   // The output is in place even when the summary cannot be written.
-  if (!write_stats_json(stats.get(), vm, "convert",
-                        verdict_json(why) + ",\"out_bytes\":" + std::to_string(r.out_bytes)) &&
-      !code)
-    code = 1;
+  xsr::cli::Json extra = xsr::cli::verdict_json(why);
+  extra["out_bytes"] = r.out_bytes;
+  if (!write_stats_json(stats.get(), vm, "convert", extra) && !code) code = 1;
   if (code) return code;
   if (verbose) std::fprintf(stderr, "xsr convert: page data moved by %s\n", r.paths.empty() ? "nothing" : r.paths.c_str());
   if (!quiet)
@@ -602,7 +592,7 @@ int cmd_gen(int argc, char** argv) {
     stats->add_pages(r.pages - std::min(r.pages, counted_pages));
     stats->stop();
   }
-  if (stats && !write_stats_json(stats.get(), vm, "gen", verdict_json(r.error)) && r.error.empty()) return 1;
+  if (stats && !write_stats_json(stats.get(), vm, "gen", xsr::cli::verdict_json(r.error)) && r.error.empty()) return 1;
   if (!r.error.empty()) die(1, "gen: " + r.error);
   std::fprintf(stderr, "xsr gen: %llu bytes, %llu records, %llu pages (pfns 0-%llu)\n",
                static_cast<unsigned long long>(r.bytes), static_cast<unsigned long long>(r.records),

@@ -199,18 +199,9 @@ int cmd_relay(int argc, char** argv) {
   }
   const bool ok = !r.error && r.out_error.empty();
   if (vm.count("stats-json")) {
-    std::string extra = ",\"ok\":";
-    extra += ok ? "true" : "false";
-    extra += ",\"error\":";
-    if (ok) extra += "null";
-    else {
-      extra += '"';
-      extra += xsr::cli::json_escape(r.error ? r.error.message() : r.out_error);
-      extra += '"';
-    }
-    extra += ",\"in_bytes\":" + std::to_string(r.in_bytes);
-    extra += ",\"converted\":";
-    extra += r.converted ? "true" : "false";
+    xsr::cli::Json extra = xsr::cli::verdict_json(ok ? std::string() : r.error ? r.error.message() : r.out_error);
+    extra["in_bytes"] = r.in_bytes;
+    extra["converted"] = r.converted;
     if (!stats.write_json(vm["stats-json"].as<std::string>(), extra, &err) && !quiet)
       std::fprintf(stderr, "xsr relay: --stats-json: %s\n", err.c_str());
   }
