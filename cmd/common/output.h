@@ -6,11 +6,14 @@
 
 namespace xsr::cli {
 
-// An output named "FILE", "-" (stdout) or a decimal FD number. A file path
-// is written under a temporary name beside it and renamed only by commit(),
-// so a failed run never leaves a file that looks complete; abort() removes
-// it (or, for a regular file handed over as a descriptor, truncates it back
-// to where the run began).
+// An output named "FILE", "-" (stdout) or a decimal FD number. A regular
+// file (or a new one) is written under a temporary name beside it and
+// renamed only by commit(), so a failed run never leaves a file that looks
+// complete; abort() (and the destructor, when neither was called) removes
+// it, and SIGTERM, SIGINT or SIGHUP remove it before the process dies
+// (libxl sends SIGTERM on abort). A regular file handed over as a
+// descriptor is cut back by abort() to where the run began. A FIFO or
+// device path is written in place.
 class Output {
  public:
   Output() = default;
@@ -18,9 +21,14 @@ class Output {
   Output(const Output&) = delete;
   Output& operator=(const Output&) = delete;
 
-  // False with *err set when it cannot be opened.
+  // FILE, "-" or FD; false with *err set ("NAME: strerror") when it cannot
+  // be opened.
   bool open(const std::string& spec, std::string* err);
+  // A path only: "-" and numbers are file names too (--stats-json FILE).
+  bool open_file(const std::string& path, std::string* err);
+
   int fd() const { return fd_; }
+  // "<stdout>", "fd N" or the path.
   const std::string& name() const { return name_; }
   bool is_regular() const { return regular_; }
   // The temporary file being written (empty unless a FILE was named).
@@ -32,13 +40,10 @@ class Output {
  private:
   int fd_ = -1;
   bool owned_ = false, regular_ = false, done_ = false;
+  int signal_slot_ = -1;  // where temp_path() is registered for the signal handler
   long long start_ = 0;
   std::string name_, path_, tmp_;
 };
-
-// Set once by the CLIs: SIGTERM/SIGINT/SIGHUP then remove the output being
-// written before the process dies (libxl sends SIGTERM on abort).
-void remove_on_signal(const std::string& temp_path);
 
 // Ignore SIGPIPE: a closed output is an EPIPE error with a message, not a
 // silent death.

@@ -1,15 +1,13 @@
 #include "common/stats.h"
 
-#include <fcntl.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 
-#include "xsr/error.h"
+#include "common/output.h"
+#include "xsr/sys.h"
 #include "xsr/units.h"
 
 namespace xsr::cli {
@@ -183,36 +181,16 @@ std::string RunStats::json(const Json& extra) const {
 
 bool RunStats::write_json(const std::string& path, const Json& extra, std::string* err) const {
   const std::string doc = json(extra);
-  std::string tmp = path;
-  tmp.append(".xsr-tmp");
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    *err = "cannot create " + tmp + ": " + std::strerror(errno);
+  Output out;
+  if (!out.open_file(path, err)) {
+    *err = "cannot create " + *err;
     return false;
   }
-  std::size_t off = 0;
-  while (off < doc.size()) {
-    ssize_t r = ::write(fd, doc.data() + off, doc.size() - off);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      *err = "write " + tmp + ": " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return false;
-    }
-    off += static_cast<std::size_t>(r);
+  if (const int e = sys::write_all(out.fd(), doc.data(), doc.size()); e != 0) {
+    *err = "write " + (out.temp_path().empty() ? out.name() : out.temp_path()) + ": " + std::strerror(e);
+    return false;  // out's destructor removes the temporary file
   }
-  if (::close(fd) != 0) {
-    *err = "close " + tmp + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    *err = "rename to " + path + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  return true;
+  return out.commit(err);
 }
 
 }  // namespace xsr::cli

@@ -46,8 +46,8 @@ class RunStats final : public RunCounters {
   // thinned; 0: no periodic sampling); cpu_s_per_gib is null when no byte
   // moved. Before stop(), the figures are those of the moment.
   std::string json(const Json& extra = Json::object()) const;
-  // Writes json(extra) to `path` through a temporary name; false with
-  // *err set on failure.
+  // Writes json(extra) to `path` through a temporary name (cli::Output);
+  // false with *err set on failure.
   bool write_json(const std::string& path, const Json& extra, std::string* err) const;
 
   // At most this many samples are kept: when full, every other one is

@@ -216,7 +216,6 @@ int cmd_extract(int argc, char** argv) {
   xsr::cli::Output out;
   std::string err;
   if (!out.open(vm["output"].as<std::string>(), &err)) die(1, "extract: cannot open output " + err);
-  if (!out.temp_path().empty()) xsr::cli::remove_on_signal(out.temp_path());
   xsr::ExtractResult r;
   {
     // A bar on stderr for large inputs on a terminal, gone before the summary.

@@ -161,7 +161,6 @@ int cmd_relay(int argc, char** argv) {
     if (!file_out.open(o, &err)) die(2, "relay: cannot open " + err);
     out_fd = file_out.fd();
     out_name = spec_name(o, "<stdout>");
-    if (!file_out.temp_path().empty()) xsr::cli::remove_on_signal(file_out.temp_path());
     if (::isatty(out_fd)) die(2, "relay: refusing to write a binary stream to a terminal");
   }
 
