@@ -1,13 +1,17 @@
-// Helpers shared by the xsr subcommands (cmd/xsr/*.cc): option parsing,
-// fatal errors, names. Wiring only; the work is in lib/.
+// Helpers shared by the xsr subcommands (cmd/xsr/*.cc, one file each):
+// option parsing, fatal errors, names. Wiring only; the work is in lib/.
 #pragma once
 
 #include <boost/program_options.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 
+#include "common/stats.h"
+#include "xsr/compress.h"
+#include "xsr/image.h"
 #include "xsr/source.h"
 #include "xsr/units.h"
 
@@ -54,8 +58,35 @@ inline std::string spec_name(const std::string& spec, const char* dash) {
   return spec;
 }
 
+// --compress CODEC, or none.
+xsr::Codec output_codec(const po::variables_map& vm, const char* cmd);
+
+// --stats, --stats-interval, --stats-json: the same three on every command
+// that moves a stream.
+void add_stats_options(po::options_description& d);
+
+// A RunStats when --stats or --stats-json asked for one, else null.
+std::unique_ptr<xsr::cli::RunStats> make_stats(const po::variables_map& vm, const char* cmd);
+
+// Writes --stats-json when asked; false (with the error line printed) when
+// it cannot be written.
+bool write_stats_json(const xsr::cli::RunStats* stats, const po::variables_map& vm, const char* cmd,
+                      const xsr::cli::Json& extra);
+
+// Opens IMAGE and, for a legacy one, starts its conversion; dies on failure.
+struct OpenedImage {
+  xsr::OpenResult src;
+  xsr::ImageInput img;
+};
+void open_image(OpenedImage& o, const std::string& spec, const std::string& name, const std::string& io,
+                const char* cmd, bool verbose);
+
+// The subcommands: argv[0] is the subcommand's name.
+int cmd_verify(int argc, char** argv);
+int cmd_convert(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
 int cmd_extract(int argc, char** argv);
 int cmd_relay(int argc, char** argv);
+int cmd_gen(int argc, char** argv);
 
 }  // namespace xsr_cmd
