@@ -1,5 +1,4 @@
 // xsr gen: options and wiring (the work is in lib/gen).
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -7,7 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <iostream>
+#include <string>
 
 #include "common/json.h"
 #include "common/output.h"
@@ -17,8 +16,9 @@
 #include "xsr_cmd.h"
 
 namespace xsr_cmd {
+namespace {
 
-int cmd_gen(int argc, char** argv) {
+po::options_description gen_options() {
   po::options_description desc(
       "Usage: xsr gen [options] [-o OUT]\n"
       "       xsr gen [options] --connect ADDR\n\n"
@@ -50,86 +50,117 @@ int cmd_gen(int argc, char** argv) {
       ("force", po::bool_switch(), "write to a terminal anyway")
       ("connect", po::value<std::string>(), "ADDR: send the stream over a connection to ADDR instead of -o")
       ("rate", po::value<std::string>(), "RATE: at most RATE bytes per second (64K, 16M, 1G, ...)");
-  add_stats_options(desc);
-  po::positional_options_description pos;
-  pos.add("output", 1);
-  po::variables_map vm = parse(argc, argv, desc, pos, "gen");
-  if (vm.count("help")) {
-    std::cout << desc;
-    return 0;
-  }
+  cli::add_stats_options(desc);
+  return desc;
+}
+
+// The stream asked for, and its --compress codec (checked in between, as
+// the options always were).
+struct GenRequest {
   xsr::GenOptions g;
+  xsr::Codec codec = xsr::Codec::none;
+};
+
+GenRequest gen_request(const po::variables_map& vm) {
+  GenRequest req;
+  xsr::GenOptions& g = req.g;
   if (!xsr::parse_size(vm["size"].as<std::string>(), g.size))
-    die(2, "gen: bad --size '" + vm["size"].as<std::string>() + "'");
-  const std::string t = vm["type"].as<std::string>(), f = vm["format"].as<std::string>();
-  if (t != "hvm" && t != "pv") die(2, "gen: --type must be hvm or pv");
-  g.hvm = t == "hvm";
-  if (f == "libxc") g.container = xsr::GenOptions::Container::libxc;
-  else if (f == "libxl") g.container = xsr::GenOptions::Container::libxl;
-  else if (f == "xl") g.container = xsr::GenOptions::Container::xl;
-  else die(2, "gen: --format must be libxc, libxl or xl");
-  g.version = vm["stream-version"].as<unsigned>();
-  if (g.version != 2 && g.version != 3) die(2, "gen: --stream-version must be 2 or 3");
+    cli::usage_error("gen", "bad --size '" + vm["size"].as<std::string>() + "'");
+  g.hvm = cli::choose<bool>("gen", "--type", vm["type"].as<std::string>(), {{"hvm", true}, {"pv", false}});
+  using Container = xsr::GenOptions::Container;
+  g.container = cli::choose<Container>("gen", "--format", vm["format"].as<std::string>(),
+                                       {{"libxc", Container::libxc}, {"libxl", Container::libxl}, {"xl", Container::xl}});
+  g.version = cli::stream_version("gen", vm["stream-version"].as<unsigned>());
   g.seed = vm["seed"].as<std::uint64_t>();
-  const std::string order = vm["order"].as<std::string>();
-  if (order != "shuffled" && order != "sequential") die(2, "gen: --order must be shuffled or sequential");
-  g.shuffle = order == "shuffled";
+  g.shuffle = cli::choose<bool>("gen", "--order", vm["order"].as<std::string>(),
+                                {{"shuffled", true}, {"sequential", false}});
   g.batch = vm["batch"].as<unsigned>();
-  if (g.batch < 1 || g.batch > 1024) die(2, "gen: --batch must be 1 to 1024");
+  if (g.batch < 1 || g.batch > 1024) cli::usage_error("gen", "--batch must be 1 to 1024");
   g.checkpoints = vm["checkpoints"].as<unsigned>();
   g.vcpus = vm["vcpus"].as<unsigned>();
-  const unsigned width = vm["width"].as<unsigned>();
-  if (width != 32 && width != 64) die(2, "gen: --width must be 32 or 64");
-  g.pv_width = width / 8;
+  g.pv_width = cli::width_bits("gen", "--width", vm["width"].as<unsigned>()) / 8;
   g.legacy = vm["legacy"].as<bool>();
   g.mixed_pages = vm["mixed-pages"].as<bool>();
-  const xsr::Codec codec = output_codec(vm, "gen");
-  g.toolstack_width = vm["toolstack-width"].as<unsigned>();
-  if (g.toolstack_width != 32 && g.toolstack_width != 64) die(2, "gen: --toolstack-width must be 32 or 64");
+  req.codec = cli::output_codec(vm, "gen");
+  g.toolstack_width = cli::width_bits("gen", "--toolstack-width", vm["toolstack-width"].as<unsigned>());
   if (vm.count("rate")) {
     const std::string rate = vm["rate"].as<std::string>();
     if (!xsr::parse_size(rate, g.rate) || g.rate == 0)
-      die(2, "gen: --rate must be a number of bytes per second above 0 (64K, 16M, 1G), not '" + rate + "'");
+      cli::usage_error("gen", "--rate must be a number of bytes per second above 0 (64K, 16M, 1G), not '" + rate + "'");
   }
-  std::unique_ptr<xsr::cli::RunStats> stats = make_stats(vm, "gen");
-  const bool to_socket = vm.count("connect") > 0;
-  if (to_socket && !vm["output"].defaulted()) die(2, "gen: an output and --connect are exclusive");
-  xsr::net::Address addr;
-  if (std::string err; to_socket && !xsr::net::parse_address(vm["connect"].as<std::string>(), addr, &err))
-    die(2, "gen: --connect " + err);
+  return req;
+}
 
-  const std::string out = vm["output"].as<std::string>();
-  int fd;
-  bool owned = false;
-  std::string tmp;
-  if (to_socket) {
+// Where the stream goes: one connection (--connect) or -o OUT (a FILE
+// appears only once complete).
+class GenOutput {
+ public:
+  GenOutput() = default;
+  GenOutput(const GenOutput&) = delete;
+  GenOutput& operator=(const GenOutput&) = delete;
+  ~GenOutput() {
+    if (sock_ >= 0) ::close(sock_);
+  }
+
+  void open(const po::variables_map& vm) {
+    const bool to_socket = vm.count("connect") > 0;
+    if (to_socket && !vm["output"].defaulted()) cli::usage_error("gen", "an output and --connect are exclusive");
+    xsr::net::Address addr;
     std::string err;
-    fd = xsr::net::connect_to(addr, 10000, &err);
-    if (fd < 0) die(1, "gen: cannot connect to " + err);
-    owned = true;
-  } else if (out == "-") fd = 1;
-  else if (int n = xsr::parse_fd(out); n >= 0) fd = n;
-  else {
-    // Written under a temporary name and renamed at the end, so a failed
-    // run never leaves a file that looks complete.
-    tmp = out + ".xsr-tmp";
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) die(2, "gen: cannot create " + tmp + ": " + std::strerror(errno));
-    owned = true;
+    if (to_socket && !xsr::net::parse_address(vm["connect"].as<std::string>(), addr, &err))
+      cli::usage_error("gen", "--connect " + err);
+    if (to_socket) {
+      sock_ = xsr::net::connect_to(addr, 10000, &err);
+      if (sock_ < 0) cli::die(cli::kFailed, "gen: cannot connect to " + err);
+    } else if (!file_.open(vm["output"].as<std::string>(), &err)) {
+      cli::usage_error("gen", "cannot create " + err);
+    }
+    if (isatty(fd()) && !vm["force"].as<bool>())
+      cli::usage_error("gen", "refusing to write a binary stream to a terminal (use -o FILE or --force)");
   }
-  if (isatty(fd) && !vm["force"].as<bool>())
-    die(2, "gen: refusing to write a binary stream to a terminal (use -o FILE or --force)");
-  xsr::cli::ignore_sigpipe();  // a reader that left is an error line (EPIPE), not a silent death
+
+  int fd() const { return sock_ >= 0 ? sock_ : file_.fd(); }
+
+  // Ends the output: a connection is shut down (end of stream for the
+  // peer) and closed; a FILE is put in place, or removed when `error` is
+  // set. Returns `error`, or else what failed here.
+  std::string finish(std::string error) {
+    if (sock_ >= 0) {
+      if (::shutdown(sock_, SHUT_WR) != 0 && error.empty()) error = std::string("shutdown: ") + std::strerror(errno);
+      if (::close(sock_) != 0 && error.empty()) error = std::string("close: ") + std::strerror(errno);
+      sock_ = -1;
+      return error;
+    }
+    std::string err;
+    if (!error.empty()) file_.abort();
+    else if (!file_.commit(&err)) error = err;
+    return error;
+  }
+
+ private:
+  int sock_ = -1;
+  cli::Output file_;
+};
+
+}  // namespace
+
+int cmd_gen(int argc, char** argv) {
+  const po::options_description desc = gen_options();
+  po::positional_options_description pos;
+  pos.add("output", 1);
+  const po::variables_map vm = cli::parse(argc, argv, desc, pos, "gen");
+  if (vm.count("help")) return print_help(desc);
+  GenRequest req = gen_request(vm);
+  std::unique_ptr<cli::RunStats> stats = cli::make_stats(vm, "gen");
+  GenOutput out;
+  out.open(vm);
+  cli::ignore_sigpipe();  // a reader that left is an error line (EPIPE), not a silent death
   xsr::CompressedOutput zout;
-  std::string zerr;
-  if (codec != xsr::Codec::none) {
-    xsr::cli::ignore_sigpipe();  // a failed compression stops generate() with EPIPE
-    if (!zout.start(fd, codec, vm["level"].as<int>(), &zerr)) die(2, "gen: " + zerr);
-  }
+  const int fd = compressed_output(zout, out.fd(), req.codec, vm["level"].as<int>(), "gen", false);
   // --stats: bytes as written; records and pages as generated.
   std::uint64_t counted_records = 0, counted_pages = 0;
   if (stats) {
-    g.progress = [&, s = stats.get()](std::uint64_t bytes, std::uint64_t records, std::uint64_t pages) {
+    req.g.progress = [&, s = stats.get()](std::uint64_t bytes, std::uint64_t records, std::uint64_t pages) {
       s->set_bytes(bytes);
       s->add_records(records - counted_records);
       s->add_pages(pages - counted_pages);
@@ -138,31 +169,25 @@ int cmd_gen(int argc, char** argv) {
     };
     stats->start();
   }
-  xsr::GenResult r = xsr::generate(codec != xsr::Codec::none ? zout.fd() : fd, g);
-  if (codec != xsr::Codec::none && !(zerr = zout.finish()).empty()) r.error = zerr;
-  // A socket: end of stream for the peer, then closed.
-  if (to_socket && ::shutdown(fd, SHUT_WR) != 0 && r.error.empty())
-    r.error = std::string("shutdown: ") + std::strerror(errno);
-  if (owned && ::close(fd) != 0 && r.error.empty()) r.error = std::string("close: ") + std::strerror(errno);
-  if (!r.error.empty() && !tmp.empty()) ::unlink(tmp.c_str());
-  if (r.error.empty() && !tmp.empty() && ::rename(tmp.c_str(), out.c_str()) != 0) {
-    r.error = "rename to " + out + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-  }
+  xsr::GenResult r = xsr::generate(fd, req.g);
+  // A failed compression stops generate() with EPIPE; zout says the real cause.
+  if (req.codec != xsr::Codec::none)
+    if (std::string zerr = zout.finish(); !zerr.empty()) r.error = zerr;
+  r.error = out.finish(r.error);
   if (stats) {
     // Whatever the hook has not reported yet.
     stats->set_bytes(r.bytes);
     stats->add_records(r.records - std::min(r.records, counted_records));
     stats->add_pages(r.pages - std::min(r.pages, counted_pages));
     stats->stop();
+    if (!cli::write_stats_json(stats.get(), vm, "gen", cli::verdict_json(r.error)) && r.error.empty())
+      return cli::kFailed;
   }
-  if (stats && !write_stats_json(stats.get(), vm, "gen", xsr::cli::verdict_json(r.error)) && r.error.empty()) return 1;
-  if (!r.error.empty()) die(1, "gen: " + r.error);
+  if (!r.error.empty()) cli::die(cli::kFailed, "gen: " + r.error);
   std::fprintf(stderr, "xsr gen: %llu bytes, %llu records, %llu pages (pfns 0-%llu)\n",
                static_cast<unsigned long long>(r.bytes), static_cast<unsigned long long>(r.records),
-               static_cast<unsigned long long>(r.pages),
-               static_cast<unsigned long long>(r.pfn_range - 1));
-  return 0;
+               static_cast<unsigned long long>(r.pages), static_cast<unsigned long long>(r.pfn_range - 1));
+  return cli::kOk;
 }
 
 }  // namespace xsr_cmd

@@ -1,6 +1,6 @@
-// xsr inspect: options and wiring (the work is in lib/inspect).
+// xsr inspect: options and wiring (the work is in lib/inspect and, for a
+// legacy image, lib/convert's ImageInput).
 #include <cstdio>
-#include <iostream>
 #include <string>
 
 #include "common/output.h"
@@ -9,8 +9,9 @@
 #include "xsr_cmd.h"
 
 namespace xsr_cmd {
+namespace {
 
-int cmd_inspect(int argc, char** argv) {
+po::options_description inspect_options() {
   po::options_description desc(
       "Usage: xsr inspect [options] [IMAGE]\n\n"
       "Summarises what a save image or migration stream holds: its container (xl or\n"
@@ -29,47 +30,70 @@ int cmd_inspect(int argc, char** argv) {
       ("verbose,v", po::bool_switch(), "say how the image is read (on stderr)")
       ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
       ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  return desc;
+}
+
+// --records: a line per header and record, printed as the inspection goes:
+// a table under its heading, or (--json) the elements of the document's
+// "record_list" array, which print_report() closes. The lines come
+// formatted from lib/inspect; the array is streamed, not held.
+void list_records(xsr::InspectOptions& opt, bool json, bool& first) {
+  opt.records_json = json;
+  if (json) {
+    std::fputs("{\n  \"record_list\": [", stdout);
+    opt.record_line = [&first](const std::string& l) {
+      std::fputs(first ? "\n    " : ",\n    ", stdout);
+      std::fputs(l.c_str(), stdout);
+      first = false;
+    };
+    return;
+  }
+  std::printf("%-12s  %-5s  %-28s %s\n", "offset", "layer", "record", "length");
+  opt.record_line = [](const std::string& l) {
+    std::fputs(l.c_str(), stdout);
+    std::fputc('\n', stdout);
+  };
+}
+
+// The report on stdout: JSON (the members lib/inspect formats, after the
+// streamed record list when there is one) or text.
+void print_report(const std::string& name, const xsr::InspectReport& rep, bool json, bool records, bool config) {
+  if (json) {
+    const std::string members = xsr::inspect_json_members(name, rep, config);
+    if (records) std::printf("\n  ],\n%s\n}\n", members.c_str());
+    else std::printf("{\n%s\n}\n", members.c_str());
+  } else {
+    if (records) std::fputc('\n', stdout);
+    std::fputs(xsr::inspect_text(name, rep, config).c_str(), stdout);
+  }
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) cli::die(cli::kFailed, "inspect: writing the report failed");
+}
+
+}  // namespace
+
+int cmd_inspect(int argc, char** argv) {
+  const po::options_description desc = inspect_options();
   po::positional_options_description pos;
   pos.add("image", 1);
-  po::variables_map vm = parse(argc, argv, desc, pos, "inspect");
-  if (vm.count("help")) {
-    std::cout << desc;
-    return 0;
-  }
+  const po::variables_map vm = cli::parse(argc, argv, desc, pos, "inspect");
+  if (vm.count("help")) return print_help(desc);
   const std::string spec = vm["image"].as<std::string>();
-  const std::string name = spec_name(spec, "<stdin>");
+  const std::string name = cli::display_name(spec, "<stdin>");
   const bool json = vm["json"].as<bool>(), records = vm["records"].as<bool>(), config = vm["config"].as<bool>();
-  xsr::cli::ignore_sigpipe();
+  cli::ignore_sigpipe();
   OpenedImage o;
-  open_image(o, spec, name, vm["io"].as<std::string>(), "inspect", vm["verbose"].as<bool>());
+  open_image(o, spec, name, cli::io_mode("inspect", vm["io"].as<std::string>()), "inspect", vm["verbose"].as<bool>());
 
   xsr::InspectOptions opt;
   bool first = true;
-  if (records) {
-    opt.records_json = json;
-    if (json) {
-      std::fputs("{\n  \"record_list\": [", stdout);
-      opt.record_line = [&first](const std::string& l) {
-        std::fputs(first ? "\n    " : ",\n    ", stdout);
-        std::fputs(l.c_str(), stdout);
-        first = false;
-      };
-    } else {
-      std::printf("%-12s  %-5s  %-28s %s\n", "offset", "layer", "record", "length");
-      opt.record_line = [](const std::string& l) {
-        std::fputs(l.c_str(), stdout);
-        std::fputc('\n', stdout);
-      };
-    }
-  }
+  if (records) list_records(opt, json, first);
   xsr::InspectReport rep;
   rep.legacy = o.img.legacy();
   rep.legacy_width = o.img.guess().width;
   {
     // A bar on stderr for large inputs on a terminal (not beside --records
     // lines), gone before the report is printed.
-    const std::int64_t total = o.src.source->remaining();
-    xsr::cli::Progress bar(total, !records && !vm["no-progress"].as<bool>());
+    cli::Progress bar(o.src.source->remaining(), !records && !vm["no-progress"].as<bool>());
     opt.progress = [&bar](std::uint64_t done) { bar.update(done); };
     xsr::inspect(o.img.stream(), opt, rep);
     opt.progress = nullptr;
@@ -81,20 +105,12 @@ int cmd_inspect(int argc, char** argv) {
     rep.config = o.img.legacy_config();
   }
   o.src.source->finish();
-  if (json) {
-    const std::string members = xsr::inspect_json_members(name, rep, config);
-    if (records) std::printf("\n  ],\n%s\n}\n", members.c_str());
-    else std::printf("{\n%s\n}\n", members.c_str());
-  } else {
-    if (records) std::fputc('\n', stdout);
-    std::fputs(xsr::inspect_text(name, rep, config).c_str(), stdout);
-  }
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) die(1, "inspect: writing the report failed");
+  print_report(name, rep, json, records, config);
   if (rep.error) {
     std::fprintf(stderr, "xsr inspect: %s: %s\n", name.c_str(), rep.error.message().c_str());
-    return rep.error.code == xsr::Errc::unsupported ? 2 : 1;
+    return cli::exit_status(rep.error);
   }
-  return 0;
+  return cli::kOk;
 }
 
 }  // namespace xsr_cmd

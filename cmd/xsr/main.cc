@@ -8,6 +8,7 @@
 #include "xsr_cmd.h"
 
 namespace xsr_cmd {
+
 namespace {
 
 struct Command {
@@ -46,15 +47,22 @@ int main(int argc, char** argv) {
   using namespace xsr_cmd;
   if (argc < 2) {
     std::fputs(usage().c_str(), stderr);
-    return 2;
+    return cli::kUsage;
   }
   const std::string_view cmd = argv[1];
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     std::fputs(usage().c_str(), stdout);
-    return 0;
+    return cli::kOk;
   }
-  for (const Command& c : kCommands)
-    if (cmd == c.name) return c.run(argc - 1, argv + 1);
+  for (const Command& c : kCommands) {
+    if (cmd != c.name) continue;
+    try {
+      return c.run(argc - 1, argv + 1);
+    } catch (const cli::Failure& f) {
+      std::fprintf(stderr, "%s\n", f.what());
+      return f.status();
+    }
+  }
   std::fprintf(stderr, "xsr: unknown command '%s'\n\n%s", argv[1], usage().c_str());
-  return 2;
+  return cli::kUsage;
 }
