@@ -5,9 +5,17 @@
 #include <string>
 #include <string_view>
 
+#include "version.h"
 #include "xsr_cmd.h"
 
 namespace xsr_cmd {
+
+int cmd_version(int, char**) {
+  std::string v = "xsr " XSR_VERSION;
+  if (const std::string_view git = XSR_GIT_DESCRIBE; !git.empty()) v.append(" (").append(git).append(")");
+  std::puts(v.c_str());
+  return cli::kOk;
+}
 
 namespace {
 
@@ -26,6 +34,7 @@ constexpr Command kCommands[] = {
     {"extract", "IMAGE -o RAW", cmd_extract, "write guest memory as a sparse raw file or an ELF core"},
     {"relay", "[IN] [-o OUT]", cmd_relay, "verify a stream in flight and forward it (pipes, sockets)"},
     {"gen", "[-o OUT]", cmd_gen, "write a deterministic test stream"},
+    {"version", "", cmd_version, "print xsr's version (also 'xsr --version')"},
 };
 
 std::string usage() {
@@ -54,6 +63,7 @@ int main(int argc, char** argv) {
     std::fputs(usage().c_str(), stdout);
     return cli::kOk;
   }
+  if (cmd == "--version") return cmd_version(argc - 1, argv + 1);
   for (const Command& c : kCommands) {
     if (cmd != c.name) continue;
     try {

@@ -25,6 +25,7 @@ int cmd_inspect(int argc, char** argv);
 int cmd_extract(int argc, char** argv);
 int cmd_relay(int argc, char** argv);
 int cmd_gen(int argc, char** argv);
+int cmd_version(int argc, char** argv);
 
 // `xsr CMD --help`: the options' description on stdout; kOk.
 int print_help(const po::options_description& desc);
