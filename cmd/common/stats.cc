@@ -1,30 +1,20 @@
 #include "common/stats.h"
-#include "xsr/units.h"
 
-#include <fcntl.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 
-#include "common/cli.h"
+#include "common/output.h"
+#include "xsr/sys.h"
+#include "xsr/units.h"
 
 namespace xsr::cli {
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 constexpr double kGiB = kMiB * 1024.0;
-
-std::string fmt(const char* f, double v) {
-  char b[64];
-  std::snprintf(b, sizeof b, f, v);
-  return b;
-}
-
-std::string human(std::uint64_t b) { return format_bytes(b); }
 
 }  // namespace
 
@@ -52,7 +42,7 @@ RunStats::Cpu RunStats::cpu_now() {
 void RunStats::start() {
   if (started_) return;
   started_ = true;
-  start_ns_ = now_ns();
+  start_ns_ = mono_ns();
   if (interval_s_ > 0) thread_ = std::thread([this] { run(); });
 }
 
@@ -67,7 +57,7 @@ void RunStats::add_pages(std::uint64_t n) { pages_.fetch_add(n, std::memory_orde
 
 double RunStats::elapsed() const {
   if (!started_) return 0;
-  const std::uint64_t end = stopped_ ? stop_ns_ : now_ns();
+  const std::uint64_t end = stopped_ ? stop_ns_ : mono_ns();
   return static_cast<double>(end - start_ns_) / 1e9;
 }
 
@@ -112,17 +102,17 @@ void RunStats::run() {
 
 std::string RunStats::line(double t, std::uint64_t bytes, double now_rate) const {
   std::string l = "xsr ";
-  l.append(tool_).append(": ").append(fmt("%.1f s", t)).append(", ").append(human(bytes));
+  l.append(tool_).append(": ").append(strprintf("%.1f s", t)).append(", ").append(format_bytes(bytes));
   const std::uint64_t pages = pages_.load(std::memory_order_relaxed),
                       records = records_.load(std::memory_order_relaxed);
   // convert and gen learn their counts at the end only: no zeros meanwhile.
   if (pages || records)
     l.append(", ").append(std::to_string(pages)).append(" pages, ").append(std::to_string(records)).append(" records");
-  l.append(", ").append(fmt("%.1f MiB/s", t > 0 ? static_cast<double>(bytes) / kMiB / t : 0));
-  l.append(" (now ").append(fmt("%.1f MiB/s", now_rate)).append(")");
+  l.append(", ").append(strprintf("%.1f MiB/s", t > 0 ? static_cast<double>(bytes) / kMiB / t : 0));
+  l.append(" (now ").append(strprintf("%.1f MiB/s", now_rate)).append(")");
   const double cpu = cpu_now().seconds;
-  if (bytes) l.append(", cpu ").append(fmt("%.2f s/GiB", cpu / (static_cast<double>(bytes) / kGiB)));
-  else l.append(", cpu ").append(fmt("%.2f s", cpu));
+  if (bytes) l.append(", cpu ").append(strprintf("%.2f s/GiB", cpu / (static_cast<double>(bytes) / kGiB)));
+  else l.append(", cpu ").append(strprintf("%.2f s", cpu));
   l.push_back('\n');
   return l;
 }
@@ -131,14 +121,14 @@ std::string RunStats::final_line() const {
   const double t = elapsed();
   const std::uint64_t bytes = bytes_.load(std::memory_order_relaxed);
   std::string l = "xsr ";
-  l.append(tool_).append(": done: ").append(fmt("%.1f s", t)).append(", ").append(human(bytes));
+  l.append(tool_).append(": done: ").append(strprintf("%.1f s", t)).append(", ").append(format_bytes(bytes));
   if (bytes >= (1ull << 20)) l.append(" (").append(std::to_string(bytes)).append(" bytes)");
   l.append(", ").append(std::to_string(pages_.load(std::memory_order_relaxed))).append(" pages, ");
   l.append(std::to_string(records_.load(std::memory_order_relaxed))).append(" records, ");
-  l.append(fmt("%.1f MiB/s average", t > 0 ? static_cast<double>(bytes) / kMiB / t : 0));
-  l.append(", cpu ").append(fmt("%.2f s", end_cpu_.seconds));
-  if (bytes) l.append(" (").append(fmt("%.2f s/GiB", end_cpu_.seconds / (static_cast<double>(bytes) / kGiB))).append(")");
-  l.append(", peak RSS ").append(fmt("%.1f MiB", static_cast<double>(end_cpu_.max_rss_kib) / 1024.0));
+  l.append(strprintf("%.1f MiB/s average", t > 0 ? static_cast<double>(bytes) / kMiB / t : 0));
+  l.append(", cpu ").append(strprintf("%.2f s", end_cpu_.seconds));
+  if (bytes) l.append(" (").append(strprintf("%.2f s/GiB", end_cpu_.seconds / (static_cast<double>(bytes) / kGiB))).append(")");
+  l.append(", peak RSS ").append(strprintf("%.1f MiB", static_cast<double>(end_cpu_.max_rss_kib) / 1024.0));
   l.push_back('\n');
   return l;
 }
@@ -152,7 +142,7 @@ void RunStats::stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  stop_ns_ = now_ns();
+  stop_ns_ = mono_ns();
   stopped_ = true;
   end_cpu_ = cpu_now();
   {
@@ -166,65 +156,41 @@ void RunStats::stop() {
   }
 }
 
-std::string RunStats::json(const std::string& extra) const {
+std::string RunStats::json(const Json& extra) const {
   const double t = elapsed();
   const std::uint64_t bytes = bytes_.load(std::memory_order_relaxed);
   const Cpu cpu = stopped_ ? end_cpu_ : cpu_now();
-  std::string o = "{\"tool\":\"";
-  o.append(json_escape(tool_)).append("\",\"bytes\":").append(std::to_string(bytes));
-  o.append(",\"records\":").append(std::to_string(records_.load(std::memory_order_relaxed)));
-  o.append(",\"pages\":").append(std::to_string(pages_.load(std::memory_order_relaxed)));
-  o.append(",\"seconds\":").append(fmt("%.6f", t));
-  o.append(",\"mib_per_s\":").append(fmt("%.3f", t > 0 ? static_cast<double>(bytes) / kMiB / t : 0));
-  o.append(",\"cpu_seconds\":").append(fmt("%.6f", cpu.seconds));
-  o.append(",\"cpu_s_per_gib\":");
-  if (bytes) o.append(fmt("%.6f", cpu.seconds / (static_cast<double>(bytes) / kGiB)));
-  else o.append("null");
-  o.append(",\"max_rss_kib\":").append(std::to_string(cpu.max_rss_kib));
+  Json doc;
+  doc["tool"] = tool_;
+  doc["bytes"] = bytes;
+  doc["records"] = records_.load(std::memory_order_relaxed);
+  doc["pages"] = pages_.load(std::memory_order_relaxed);
+  doc["seconds"] = rounded(t, 6);
+  doc["mib_per_s"] = rounded(t > 0 ? static_cast<double>(bytes) / kMiB / t : 0, 3);
+  doc["cpu_seconds"] = rounded(cpu.seconds, 6);
+  doc["cpu_s_per_gib"] = bytes ? Json(rounded(cpu.seconds / (static_cast<double>(bytes) / kGiB), 6)) : Json(nullptr);
+  doc["max_rss_kib"] = cpu.max_rss_kib;
   std::lock_guard<std::mutex> lk(mu_);
-  o.append(",\"interval_s\":").append(fmt("%.6f", interval_s_ * static_cast<double>(keep_every_)));
-  o.append(",\"samples\":[");
-  for (std::size_t i = 0; i < samples_.size(); ++i) {
-    if (i) o.push_back(',');
-    o.append("{\"t\":").append(fmt("%.6f", samples_[i].t)).append(",\"bytes\":");
-    o.append(std::to_string(samples_[i].bytes)).append("}");
-  }
-  o.append("]").append(extra).append("}\n");
-  return o;
+  doc["interval_s"] = rounded(interval_s_ * static_cast<double>(keep_every_), 6);
+  Json samples = Json::array();
+  for (const Sample& s : samples_) samples.push_back({{"t", rounded(s.t, 6)}, {"bytes", s.bytes}});
+  doc["samples"] = std::move(samples);
+  for (const auto& [key, value] : extra.items()) doc[key] = value;
+  return dump(doc);
 }
 
-bool RunStats::write_json(const std::string& path, const std::string& extra, std::string* err) const {
+bool RunStats::write_json(const std::string& path, const Json& extra, std::string* err) const {
   const std::string doc = json(extra);
-  std::string tmp = path;
-  tmp.append(".xsr-tmp");
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    *err = "cannot create " + tmp + ": " + std::strerror(errno);
+  Output out;
+  if (!out.open_file(path, err)) {
+    *err = "cannot create " + *err;
     return false;
   }
-  std::size_t off = 0;
-  while (off < doc.size()) {
-    ssize_t r = ::write(fd, doc.data() + off, doc.size() - off);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      *err = "write " + tmp + ": " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return false;
-    }
-    off += static_cast<std::size_t>(r);
+  if (const int e = sys::write_all(out.fd(), doc.data(), doc.size()); e != 0) {
+    *err = "write " + (out.temp_path().empty() ? out.name() : out.temp_path()) + ": " + std::strerror(e);
+    return false;  // out's destructor removes the temporary file
   }
-  if (::close(fd) != 0) {
-    *err = "close " + tmp + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    *err = "rename to " + path + ": " + std::strerror(errno);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  return true;
+  return out.commit(err);
 }
 
 }  // namespace xsr::cli

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/json.h"
 #include "xsr/counters.h"
 
 namespace xsr::cli {
@@ -37,17 +38,17 @@ class RunStats final : public RunCounters {
   // The final sample (t at stop, bytes) is always recorded. Idempotent.
   void stop();
 
-  // {"tool":..., "bytes":..., "records":..., "pages":..., "seconds":...,
-  //  "mib_per_s":..., "cpu_seconds":..., "cpu_s_per_gib":...,
-  //  "max_rss_kib":..., "samples":[{"t":..., "bytes":...}, ...]<extra>}
-  // `extra` is spliced in before the closing brace (",\"ok\":true", say).
-  // Also "interval_s": the spacing of the periodic samples (the requested
-  // interval, doubled each time the samples were thinned; 0: no periodic
-  // sampling).
-  // cpu_s_per_gib is null when no byte moved. Before stop(), the figures
-  // are those of the moment.
-  std::string json(const std::string& extra = {}) const;
-  bool write_json(const std::string& path, const std::string& extra, std::string* err) const;
+  // The run as one compact JSON line: {"tool", "bytes", "records", "pages",
+  // "seconds", "mib_per_s", "cpu_seconds", "cpu_s_per_gib", "max_rss_kib",
+  // "interval_s", "samples": [{"t", "bytes"}, ...]}, then the members of
+  // `extra` ({"ok": true, ...}). interval_s is the spacing of the periodic
+  // samples (the requested interval, doubled each time the samples were
+  // thinned; 0: no periodic sampling); cpu_s_per_gib is null when no byte
+  // moved. Before stop(), the figures are those of the moment.
+  std::string json(const Json& extra = Json::object()) const;
+  // Writes json(extra) to `path` through a temporary name (cli::Output);
+  // false with *err set on failure.
+  bool write_json(const std::string& path, const Json& extra, std::string* err) const;
 
   // At most this many samples are kept: when full, every other one is
   // dropped and the sampling interval doubles (default kMaxSamples; tests).

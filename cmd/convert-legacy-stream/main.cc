@@ -7,9 +7,13 @@
 
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <map>
 #include <string>
 
-#include "common/cli.h"
+#include "common/exit.h"
+#include "common/log.h"
+#include "common/optparse.h"
+#include "common/output.h"
 #include "xsr/convert.h"
 #include "xsr/source.h"
 
@@ -84,32 +88,8 @@ int main(int argc, char** argv) {
       ("syslog", po::bool_switch(), "")
       // Not in the reference: v2 output for Xen 4.6 - 4.13 receivers.
       ("stream-version", po::value<unsigned>()->default_value(3), "");
-  po::variables_map vm;
   std::map<std::string, std::string> tokens;  // how each option was spelled
-  try {
-    auto parsed = po::command_line_parser(argc, argv)
-                      .options(desc)
-                      .style(po::command_line_style::unix_style)
-                      .allow_unregistered()
-                      .run();
-    for (const auto& o : parsed.options) {
-      if (o.unregistered) {
-        if (!o.original_tokens.empty() && o.original_tokens[0].size() > 1 &&
-            o.original_tokens[0][0] == '-') {
-          std::string t = o.original_tokens[0];
-          if (auto eq = t.find('='); eq != std::string::npos) t.resize(eq);
-          usage_error("no such option: " + t);
-        }
-        continue;
-      }
-      if (!o.original_tokens.empty())
-        tokens[o.string_key] = o.original_tokens[0].rfind("--", 0) == 0 ? "--" + o.string_key : "";
-    }
-    po::store(parsed, vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    usage_error(e.what());
-  }
+  const po::variables_map vm = xsr::cli::parse_optparse(argc, argv, desc, usage_error, &tokens);
   if (vm.count("help")) {
     help(stdout);
     return 0;
@@ -158,9 +138,9 @@ int main(int argc, char** argv) {
   if (r.error) {
     out.abort();
     const std::string name = xsr::parse_fd(in) >= 0 ? "fd " + in : in;
-    const char* label = xsr::exit_code(r.error.code) == 2 ? "Script Error: " : "Stream Error: ";
-    log.err(label + name + ": " + r.error.message());
-    return xsr::exit_code(r.error.code);
+    const int status = xsr::cli::exit_status(r.error);
+    log.err((status == xsr::cli::kUsage ? "Script Error: " : "Stream Error: ") + name + ": " + r.error.message());
+    return status;
   }
   src.source->finish();
   if (!out.commit(&err)) {

@@ -7,9 +7,12 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <map>
 #include <string>
 
-#include "common/cli.h"
+#include "common/exit.h"
+#include "common/log.h"
+#include "common/optparse.h"
 #include "xsr/source.h"
 #include "xsr/verify.h"
 
@@ -19,7 +22,7 @@ namespace {
 
 const char* prog = "verify-stream-v2";
 
-void usage_error(const std::string& msg) {
+[[noreturn]] void usage_error(const std::string& msg) {
   std::fprintf(stderr, "Usage: %s [options]\n\n%s: error: %s\n", prog, prog, msg.c_str());
   std::exit(2);
 }
@@ -54,34 +57,8 @@ int main(int argc, char** argv) {
       ("quiet,q", po::bool_switch(), "")
       ("format,f", po::value<std::string>()->default_value("libxc"), "")
       ("syslog", po::bool_switch(), "");
-  po::variables_map vm;
-  std::string format_token = "-f";
-  try {
-    // unix_style takes unique prefixes of long options, as optparse does.
-    auto parsed = po::command_line_parser(argc, argv)
-                      .options(desc)
-                      .style(po::command_line_style::unix_style)
-                      .allow_unregistered()
-                      .run();
-    for (const auto& o : parsed.options) {
-      if (o.unregistered) {
-        // optparse ignores extra positional arguments but not unknown options.
-        if (!o.original_tokens.empty() && o.original_tokens[0].size() > 1 &&
-            o.original_tokens[0][0] == '-') {
-          std::string t = o.original_tokens[0];
-          if (auto eq = t.find('='); eq != std::string::npos) t.resize(eq);
-          usage_error("no such option: " + t);
-        }
-        continue;
-      }
-      if (o.string_key == "format" && !o.original_tokens.empty())
-        format_token = o.original_tokens[0].rfind("--", 0) == 0 ? "--format" : "-f";
-    }
-    po::store(parsed, vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    usage_error(e.what());
-  }
+  std::map<std::string, std::string> spelled;
+  const po::variables_map vm = xsr::cli::parse_optparse(argc, argv, desc, usage_error, &spelled);
   if (vm.count("help")) {
     help();
     return 0;
@@ -92,7 +69,8 @@ int main(int argc, char** argv) {
   else if (fmt == "libxl") opt.format = xsr::Format::libxl;
   else if (fmt == "xl") opt.format = xsr::Format::xl;
   else
-    usage_error("option " + format_token + ": invalid choice: '" + fmt +
+    usage_error("option " + (spelled["format"].empty() ? std::string("-f") : spelled["format"]) +
+                ": invalid choice: '" + fmt +
                 "' (choose from 'libxc', 'libxl', 'xl')");
 
   const xsr::cli::Log log(prog, vm["verbose"].as<bool>(), vm["quiet"].as<bool>(),
@@ -109,7 +87,7 @@ int main(int argc, char** argv) {
   xsr::Error e = xsr::verify(*src.source, opt, stats);
   if (e) {
     log.err("Stream Error: " + (xsr::parse_fd(in) >= 0 ? "fd " + in : in) + ": " + e.message());
-    return xsr::exit_code(e.code);
+    return xsr::cli::exit_status(e);
   }
   src.source->finish();
   return 0;

@@ -1,61 +1,59 @@
-// Helpers shared by the xsr subcommands (cmd/xsr/*.cc): option parsing,
-// fatal errors, names. Wiring only; the work is in lib/.
+// What the xsr subcommands (cmd/xsr/*.cc) share beyond cmd/common: their
+// entry points, the help they print, and opening an image for inspect and
+// extract. Wiring only; the work is in lib/.
 #pragma once
 
-#include <boost/program_options.hpp>
-#include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
+#include "common/exit.h"
+#include "common/options.h"
+#include "xsr/compress.h"
+#include "xsr/image.h"
+#include "xsr/net.h"
 #include "xsr/source.h"
-#include "xsr/units.h"
 
 namespace xsr_cmd {
 
+namespace cli = xsr::cli;
 namespace po = boost::program_options;
 
-[[noreturn]] inline void die(int code, const std::string& msg) {
-  std::fprintf(stderr, "xsr: %s\n", msg.c_str());
-  std::exit(code);
-}
-
-inline po::variables_map parse(int argc, char** argv, const po::options_description& desc,
-                        const po::positional_options_description& pos, const char* cmd) {
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv)
-                  .options(desc)
-                  .positional(pos)
-                  .style(po::command_line_style::unix_style)
-                  .run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    die(2, std::string(cmd) + ": " + e.what() + " (see 'xsr " + cmd + " --help')");
-  }
-  return vm;
-}
-
-inline std::string human(std::uint64_t b) { return xsr::format_bytes(b); }
-
-inline xsr::IoMode io_mode(const std::string& io, const char* cmd) {
-  if (io == "pread") return xsr::IoMode::pread;
-  if (io == "mmap") return xsr::IoMode::mmap;
-  if (io == "uring") return xsr::IoMode::uring;
-  if (io == "read") return xsr::IoMode::read;
-  if (io != "auto") die(2, std::string(cmd) + ": --io must be auto, pread, mmap, uring or read");
-  return xsr::IoMode::automatic;
-}
-
-inline std::string spec_name(const std::string& spec, const char* dash) {
-  if (spec == "-") return dash;
-  if (xsr::parse_fd(spec) >= 0) return "fd " + spec;
-  return spec;
-}
-
+// The subcommands: argv[0] is the subcommand's name; the exit status is
+// returned, or a cli::Failure thrown.
+int cmd_verify(int argc, char** argv);
+int cmd_convert(int argc, char** argv);
 int cmd_inspect(int argc, char** argv);
 int cmd_extract(int argc, char** argv);
 int cmd_relay(int argc, char** argv);
+int cmd_gen(int argc, char** argv);
+int cmd_version(int argc, char** argv);
+
+// `xsr CMD --help`: the options' description on stdout; kOk.
+int print_help(const po::options_description& desc);
+
+// An image opened for inspect or extract: a legacy one is converted on the
+// way in (ImageInput's thread), which the destructor stops.
+struct OpenedImage {
+  xsr::OpenResult src;
+  xsr::ImageInput img;
+};
+
+// Opens IMAGE (`spec`, named `name` in messages) through the --io path
+// `io`; failing that, "xsr: CMD: ..." and status 1. `verbose`: says on
+// stderr how it is read.
+void open_image(OpenedImage& o, const std::string& spec, const std::string& name, xsr::IoMode io,
+                const char* cmd, bool verbose);
+
+// Where a writer of the output writes: `fd` itself, or with a `codec` the
+// pipe into zout's compressing thread, started here (failing that, "xsr:
+// CMD: WHY", status 2). `verbose` says so on stderr.
+int compressed_output(xsr::CompressedOutput& zout, int fd, xsr::Codec codec, int level, const char* cmd,
+                      bool verbose);
+
+// A listening socket on `addr` (verify --listen, relay --listen), or -1
+// with *err set. The address taken is said on stderr ("xsr CMD: listening
+// on 127.0.0.1:PORT") under `verbose` and always for TCP port 0: whoever
+// started us learns the port from that line.
+int listen_announced(const xsr::net::Address& addr, const char* cmd, bool verbose, std::string* err,
+                     std::string* bound);
 
 }  // namespace xsr_cmd

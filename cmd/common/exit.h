@@ -1,0 +1,46 @@
+// How an xsr subcommand ends: the exit statuses the README documents, the
+// one mapping from an Error to a status, and Failure, the early end that
+// carries the line to print.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "xsr/error.h"
+
+namespace xsr::cli {
+
+// The exit statuses of every tool (README, "Tools").
+enum Status : int {
+  kOk = 0,      // valid, done
+  kFailed = 1,  // invalid or truncated input, an output or a peer that failed
+  kUsage = 2,   // a bad command line, or input the tool cannot handle
+};
+
+// The status for an error: kOk for none, kUsage for a limitation of the
+// tool (Errc::unsupported), kFailed for the rest. It is lib/base's
+// exit_code(), the drop-ins' mapping, so every program maps alike.
+int exit_status(const Error& e);
+
+// An early end of an xsr subcommand. Thrown, not exit()ed, so destructors
+// run on the way out: a temporary output is removed, a converter thread is
+// stopped. Never thrown while a std::thread of the thrower's is joinable.
+// xsr's main prints what() (the whole line, without its newline) on stderr
+// and exits with status().
+class Failure : public std::runtime_error {
+ public:
+  Failure(int status, const std::string& line) : std::runtime_error(line), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+// Ends the subcommand with "xsr: MSG" (MSG starts with the subcommand's
+// name: "verify: --io must be ...").
+[[noreturn]] void die(int status, const std::string& msg);
+
+// A bad command line: die(kUsage, "CMD: MSG").
+[[noreturn]] void usage_error(const char* cmd, const std::string& msg);
+
+}  // namespace xsr::cli

@@ -1,0 +1,55 @@
+#include "xsr_cmd.h"
+
+#include <cstdio>
+#include <iostream>
+
+namespace xsr_cmd {
+
+int print_help(const po::options_description& desc) {
+  std::cout << desc;
+  return cli::kOk;
+}
+
+void open_image(OpenedImage& o, const std::string& spec, const std::string& name, xsr::IoMode io,
+                const char* cmd, bool verbose) {
+  o.src = xsr::open_input(spec, io);
+  if (!o.src.source) cli::die(cli::kFailed, std::string(cmd) + ": cannot open " + o.src.error.detail);
+  if (xsr::Error e = o.img.open(*o.src.source))
+    cli::die(cli::kFailed, std::string(cmd) + ": " + name + ": " + e.detail);
+  if (!verbose) return;
+  std::fprintf(stderr, "xsr %s: reading %s through %s\n", cmd, name.c_str(), std::string(o.src.source->kind()).c_str());
+  if (!o.src.note.empty()) std::fprintf(stderr, "xsr %s: %s\n", cmd, o.src.note.c_str());
+  if (o.img.legacy())
+    std::fprintf(stderr,
+                 "xsr %s: a legacy image (%u-bit toolstack, %s guest): converted to libxl v3 in a second "
+                 "thread on the way in\n",
+                 cmd, o.img.guess().width, o.img.guess().guest == xsr::GuestType::pv ? "PV" : "HVM");
+}
+
+int compressed_output(xsr::CompressedOutput& zout, int fd, xsr::Codec codec, int level, const char* cmd,
+                      bool verbose) {
+  if (codec == xsr::Codec::none) return fd;
+  if (xsr::Error e = zout.start(fd, codec, level)) cli::die(cli::kUsage, std::string(cmd) + ": " + e.detail);
+  if (verbose)
+    std::fprintf(stderr, "xsr %s: output compressed (%s) through Boost.Iostreams in a second thread, not zero-copy\n",
+                 cmd, std::string(xsr::codec_name(codec)).c_str());
+  return zout.fd();
+}
+
+int listen_announced(const xsr::net::Address& addr, const char* cmd, bool verbose, std::string* err,
+                     std::string* bound) {
+  const auto l = xsr::net::listen_on(addr);
+  if (!l.ok()) {
+    *err = l.error().detail;
+    return -1;
+  }
+  const int lfd = l.value().fd;
+  *bound = l.value().bound;
+  if ((verbose || (!addr.is_unix && addr.port == "0"))) {
+    std::fprintf(stderr, "xsr %s: listening on %s\n", cmd, bound->c_str());
+    std::fflush(stderr);
+  }
+  return lfd;
+}
+
+}  // namespace xsr_cmd
