@@ -46,8 +46,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -107,8 +107,7 @@ void print_report() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
   double wall = std::chrono::duration<double>(Clock::now() - g.start).count();
-  std::fprintf(stderr,
-               "xsr-forward: mode=%s bytes=%llu wall=%.3f user=%.3f sys=%.3f maxrss_kib=%ld\n",
+  std::fprintf(stderr, "xsr-forward: mode=%s bytes=%llu wall=%.3f user=%.3f sys=%.3f maxrss_kib=%ld\n",
                g.mode, static_cast<unsigned long long>(g.bytes), wall, seconds(ru.ru_utime),
                seconds(ru.ru_stime), ru.ru_maxrss);
 }
@@ -134,9 +133,10 @@ void print_report() {
   va_start(ap, f);
   std::fputs("xsr-forward: ", stderr);
   std::vfprintf(stderr, f, ap);
-  std::fputs("\nusage: xsr-forward --mode splice|rw [--listen ADDR] [--connect ADDR]"
-             " [--buffer SIZE] [--report]\n",
-             stderr);
+  std::fputs(
+      "\nusage: xsr-forward --mode splice|rw [--listen ADDR] [--connect ADDR]"
+      " [--buffer SIZE] [--report]\n",
+      stderr);
   va_end(ap);
   std::exit(2);
 }
@@ -161,8 +161,7 @@ bool parse_address(std::string_view s, Address& a) {
   std::size_t colon;
   if (s.starts_with('[')) {
     std::size_t close = s.find(']');
-    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':')
-      return false;
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return false;
     a.host = s.substr(1, close - 1);
     colon = close + 1;
   } else {
@@ -199,7 +198,7 @@ addrinfo* resolve(const Address& a, bool passive) {
 int listen_on(const Address& a) {
   if (a.is_unix) {
     // Replace a socket file an earlier run left, nothing else.
-    struct stat st{};
+    struct stat st {};
     if (::lstat(a.path.c_str(), &st) == 0) {
       if (!S_ISSOCK(st.st_mode)) die("%s: exists and is not a socket", a.text.c_str());
       ::unlink(a.path.c_str());
@@ -309,12 +308,12 @@ int connect_to(const Address& a) {
 // ---- copying ---------------------------------------------------------------
 
 bool is_fifo(int fd) {
-  struct stat st{};
+  struct stat st {};
   return ::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }
 
 bool is_socket(int fd) {
-  struct stat st{};
+  struct stat st {};
   return ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
@@ -374,8 +373,8 @@ void splice_via_pipe(int in, int out) {
   // The default pipe-max-size is 1 MiB, so this succeeds unprivileged; a
   // lower limit leaves a smaller pipe, which only means smaller splices.
   if (::fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(kPipeSize)) < 0)
-    std::fprintf(stderr, "xsr-forward: F_SETPIPE_SZ %zu: %s (default pipe size kept)\n",
-                 kPipeSize, std::strerror(errno));
+    std::fprintf(stderr, "xsr-forward: F_SETPIPE_SZ %zu: %s (default pipe size kept)\n", kPipeSize,
+                 std::strerror(errno));
   for (;;) {
     ssize_t r = ::splice(in, nullptr, p[1], nullptr, kChunk, kSpliceFlags);
     if (r == 0) break;  // EOF
@@ -446,9 +445,12 @@ bool parse_size(std::string_view s, std::size_t& out) {
   if (i < s.size()) {
     int shift = 0;
     switch (s[i]) {
-      case 'k': case 'K': shift = 10; break;
-      case 'm': case 'M': shift = 20; break;
-      case 'g': case 'G': shift = 30; break;
+      case 'k':
+      case 'K': shift = 10; break;
+      case 'm':
+      case 'M': shift = 20; break;
+      case 'g':
+      case 'G': shift = 30; break;
       default: return false;
     }
     if (i + 1 != s.size() || v > (kMaxBuffer >> shift)) return false;
@@ -470,10 +472,11 @@ int main(int argc, char** argv) {
       continue;
     }
     if (arg == "-h" || arg == "--help") {
-      std::printf("usage: xsr-forward --mode splice|rw [--listen ADDR] [--connect ADDR]"
-                  " [--buffer SIZE] [--report]\n"
-                  "ADDR: HOST:PORT, [V6ADDR]:PORT or unix:PATH; stdin/stdout without them.\n"
-                  "--buffer: the rw mode's read size (default 128K).\n");
+      std::printf(
+          "usage: xsr-forward --mode splice|rw [--listen ADDR] [--connect ADDR]"
+          " [--buffer SIZE] [--report]\n"
+          "ADDR: HOST:PORT, [V6ADDR]:PORT or unix:PATH; stdin/stdout without them.\n"
+          "--buffer: the rw mode's read size (default 128K).\n");
       return 0;
     }
     // --opt VALUE or --opt=VALUE
@@ -505,11 +508,9 @@ int main(int argc, char** argv) {
   }
   Address la, ca;
   if (!listen_spec.empty() && !parse_address(listen_spec, la))
-    usage_error("bad --listen address '%.*s'", static_cast<int>(listen_spec.size()),
-                listen_spec.data());
+    usage_error("bad --listen address '%.*s'", static_cast<int>(listen_spec.size()), listen_spec.data());
   if (!connect_spec.empty() && !parse_address(connect_spec, ca))
-    usage_error("bad --connect address '%.*s'", static_cast<int>(connect_spec.size()),
-                connect_spec.data());
+    usage_error("bad --connect address '%.*s'", static_cast<int>(connect_spec.size()), connect_spec.data());
 
   ::signal(SIGPIPE, SIG_IGN);
 

@@ -67,15 +67,14 @@ Stream generate_in_memory(const xsr::GenOptions& g) {
 }
 
 // The output check every benchmark runs once before timing.
-void check(const char* what, const xsr::Error& e, const xsr::StreamStats& st,
-           const xsr::GenResult& gen) {
+void check(const char* what, const xsr::Error& e, const xsr::StreamStats& st, const xsr::GenResult& gen) {
   if (e) die("%s: verify failed: %s", what, e.message().c_str());
   if (st.pages != gen.pages)
-    die("%s: verify counted %llu pages, generate wrote %llu", what,
-        static_cast<unsigned long long>(st.pages), static_cast<unsigned long long>(gen.pages));
+    die("%s: verify counted %llu pages, generate wrote %llu", what, static_cast<unsigned long long>(st.pages),
+        static_cast<unsigned long long>(gen.pages));
   if (st.bytes != gen.bytes)
-    die("%s: verify walked %llu bytes, generate wrote %llu", what,
-        static_cast<unsigned long long>(st.bytes), static_cast<unsigned long long>(gen.bytes));
+    die("%s: verify walked %llu bytes, generate wrote %llu", what, static_cast<unsigned long long>(st.bytes),
+        static_cast<unsigned long long>(gen.bytes));
 }
 
 xsr::StreamStats verify_memory(const Stream& s, const xsr::VerifyOptions& opt, xsr::Error& e) {
@@ -85,8 +84,7 @@ xsr::StreamStats verify_memory(const Stream& s, const xsr::VerifyOptions& opt, x
   return st;
 }
 
-void run_memory(benchmark::State& state, const char* what, const Stream& s,
-                const xsr::VerifyOptions& opt) {
+void run_memory(benchmark::State& state, const char* what, const Stream& s, const xsr::VerifyOptions& opt) {
   xsr::Error e;
   xsr::StreamStats st = verify_memory(s, opt, e);
   check(what, e, st, s.gen);
@@ -98,8 +96,8 @@ void run_memory(benchmark::State& state, const char* what, const Stream& s,
     benchmark::DoNotOptimize(t.pages);
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * s.bytes.size()));
-  state.counters["records"] = benchmark::Counter(
-      static_cast<double>(st.records), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["records"] =
+      benchmark::Counter(static_cast<double>(st.records), benchmark::Counter::kIsIterationInvariantRate);
   state.counters["pfns"] =
       benchmark::Counter(static_cast<double>(pfns), benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -216,9 +214,7 @@ void BM_VerifyFilePread(benchmark::State& state) {
 BENCHMARK(BM_VerifyFilePread)->Unit(benchmark::kMillisecond);
 
 // The same through bounded mapped windows (--io mmap).
-void BM_VerifyFileMmap(benchmark::State& state) {
-  run_file(state, "BM_VerifyFileMmap", xsr::IoMode::mmap);
-}
+void BM_VerifyFileMmap(benchmark::State& state) { run_file(state, "BM_VerifyFileMmap", xsr::IoMode::mmap); }
 BENCHMARK(BM_VerifyFileMmap)->Unit(benchmark::kMillisecond);
 
 // The baseline in the same run: the file read whole with 128 KiB read(2)s,
@@ -235,8 +231,8 @@ void BM_ReadFileBaseline(benchmark::State& state) {
     for (ssize_t r; (r = ::read(fd, buf.data(), buf.size())) > 0;) n += static_cast<std::uint64_t>(r);
     ::close(fd);
     if (n != t.gen().bytes)
-      die("BM_ReadFileBaseline: read %llu bytes, generate wrote %llu",
-          static_cast<unsigned long long>(n), static_cast<unsigned long long>(t.gen().bytes));
+      die("BM_ReadFileBaseline: read %llu bytes, generate wrote %llu", static_cast<unsigned long long>(n),
+          static_cast<unsigned long long>(t.gen().bytes));
     total += n;
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(total));

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the whole test suite: the
+# Installs what is missing, builds, checks the tree's rules
+# (scripts/check-tree.py), and runs the whole test suite: the
 # GoogleTest programs through meson, then the comparison with Xen's own
 # verify-stream-v2 (skipped when Debian's xen-utils package cannot be had),
 # then the hardening runs: the suite again built with ASan and UBSan
@@ -16,6 +17,8 @@ phase() {
 }
 scripts/setup.sh --no-sample
 phase "setup and build"
+scripts/check-tree.py
+phase "tree rules (layout, function length, format)"
 meson test -C build --print-errorlogs
 # One line for the GoogleTest cases the suites above ran.
 passed=$(grep -ho '\[  PASSED  \] [0-9]* test' build/meson-logs/testlog.txt | awk '{s += $4} END {print s + 0}')

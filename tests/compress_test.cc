@@ -114,10 +114,10 @@ TEST_P(CompressCodec, VerifiesFromAPipe) {
 }
 
 TEST_P(CompressCodec, MatchesTheCommandLineTool) {
-  const std::string tool = GetParam() == Codec::zstd    ? "zstd -q"
-                           : GetParam() == Codec::gzip  ? "gzip"
-                           : GetParam() == Codec::xz    ? "xz"
-                                                        : "bzip2";
+  const std::string tool = GetParam() == Codec::zstd   ? "zstd -q"
+                           : GetParam() == Codec::gzip ? "gzip"
+                           : GetParam() == Codec::xz   ? "xz"
+                                                       : "bzip2";
   if (std::system(("command -v " + tool.substr(0, tool.find(' ')) + " > /dev/null").c_str()) != 0)
     GTEST_SKIP() << tool << " not installed";
   const auto data = plain();
@@ -171,8 +171,8 @@ TEST_P(CompressCodec, CutCompressedInputIsNamed) {
       ASSERT_TRUE(e);
       EXPECT_EQ(e.code, Errc::io);
       const std::string want = "read failed: " + std::string(codec_name(GetParam())) +
-                               " data truncated: the compressed input ends after " +
-                               std::to_string(cut) + " bytes";
+                               " data truncated: the compressed input ends after " + std::to_string(cut) +
+                               " bytes";
       EXPECT_NE(e.message().find(want), std::string::npos) << e.message();
     });
   }
@@ -271,7 +271,9 @@ TEST(Compress, ParsesCodecNames) {
 }
 
 TEST(Compress, ShortMagicIsNotSniffed) {
-  for (const char* s : {"", "\x1f", "\x1f\x8b", "BZh", "BZh0", "\x28\xb5\x2f", "\xfd" "7zXZ"}) {
+  for (const char* s : {"", "\x1f", "\x1f\x8b", "BZh", "BZh0", "\x28\xb5\x2f",
+                        "\xfd"
+                        "7zXZ"}) {
     auto v = test::bytes_of(s);
     auto m = memory_source(v);
     EXPECT_EQ(sniff_codec(*m), Codec::none) << s;

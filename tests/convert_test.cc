@@ -138,8 +138,8 @@ TEST(Detect, NamesWidthGuestAndHeaderOfEveryKind) {
 TEST(Convert, EveryKindGivesAStreamThatVerifiesStrictly) {
   for (const LegacyKind& k : legacy_kinds()) {
     for (bool libxl : {false, true}) {
-      SCOPED_TRACE(testing::Message() << "hvm " << k.hvm << " width " << k.toolstack << " xl " << k.xl
-                                      << " libxl " << libxl);
+      SCOPED_TRACE(testing::Message()
+                   << "hvm " << k.hvm << " width " << k.toolstack << " xl " << k.xl << " libxl " << libxl);
       GenOptions g = legacy_gen(k);
       auto in = gen_bytes(g);
       Conv c = convert_bytes(in, opts_for(k, libxl));

@@ -10,8 +10,8 @@
 
 #include "test_util.h"
 #include "xsr/convert.h"
-#include "xsr/legacy.h"
 #include "xsr/format.h"
+#include "xsr/legacy.h"
 
 namespace xsr::test {
 namespace {
@@ -33,9 +33,7 @@ struct Builder {
     return put(libxc::DomainHeader{libxc::kX86Hvm, 12, 0, 4, 17});
   }
   Builder& record(std::uint32_t type, std::uint32_t len) { return put(RecordHeader{type, len}); }
-  Builder& libxl_header() {
-    return put(libxl::Header{bswap64(libxl::kIdent), bswap32(libxl::kVersion), 0});
-  }
+  Builder& libxl_header() { return put(libxl::Header{bswap64(libxl::kIdent), bswap32(libxl::kVersion), 0}); }
   Builder& xl_header(std::uint32_t flags, std::uint32_t optional_len) {
     s.insert(s.end(), reinterpret_cast<const std::byte*>(xl::kMagic),
              reinterpret_cast<const std::byte*>(xl::kMagic) + xl::kMagicLen);
@@ -61,7 +59,9 @@ pid_t spawn_capped(std::uint64_t cap, const std::function<int()>& f) {
   if (pid == 0) {
 #ifndef XSR_ASAN
     const rlim_t lim = static_cast<rlim_t>(vm_bytes() + cap);
-    struct rlimit rl {lim, lim};
+    struct rlimit rl {
+      lim, lim
+    };
     if (::setrlimit(RLIMIT_AS, &rl) != 0) ::_exit(100);
 #else
     (void)cap;
@@ -125,7 +125,8 @@ TEST_P(HostilePipe, HugePageDataCountIsRefused) {
   c.libxc_headers().record(libxc::PAGE_DATA, 8 + 8 * 0x1fffffffu).put(libxc::PageDataHeader{0x1fffffffu, 0});
   c.bytes(8192, 0);
   const int got = verify_over_pipe(c.s, Format::libxc, false, GetParam());
-  EXPECT_TRUE(got == code(Errc::truncated) || got == code(Errc::too_large) || got == code(Errc::bad_record)) << got;
+  EXPECT_TRUE(got == code(Errc::truncated) || got == code(Errc::too_large) || got == code(Errc::bad_record))
+      << got;
 }
 
 TEST_P(HostilePipe, HugeOptionalRecordIsSkippedNotHeld) {
@@ -212,9 +213,7 @@ TEST(HostileLegacy, HugeCountsAreStreamErrorsWithoutAllocating) {
         return res.error ? static_cast<int>(res.error.code) : 0;
       });
       ::close(p[0]);
-      {
-        Feeder feed(p[1], data, 4096);
-      }
+      { Feeder feed(p[1], data, 4096); }
       const int got = wait_child(pid);
       EXPECT_GT(got, 0) << "accepted, or died (-1): " << got;
       EXPECT_NE(got, code(Errc::io));
@@ -283,7 +282,8 @@ TEST(ManyRecords, AMillionLegacyMarkersConvertLikeNone) {
   std::vector<std::byte> many(plain.begin(), plain.begin() + 8);
   const std::int32_t m = legacy::ENABLE_VERIFY_MODE;
   for (int i = 0; i < 1000000; ++i)
-    many.insert(many.end(), reinterpret_cast<const std::byte*>(&m), reinterpret_cast<const std::byte*>(&m) + 4);
+    many.insert(many.end(), reinterpret_cast<const std::byte*>(&m),
+                reinterpret_cast<const std::byte*>(&m) + 4);
   many.insert(many.end(), plain.begin() + 8, plain.end());
   auto convert = [](const std::vector<std::byte>& in, std::uint64_t* calls) {
     int out = ::memfd_create("xsr-out", MFD_CLOEXEC);

@@ -361,7 +361,8 @@ TEST(Extract, ElfWithMoreThan65534SegmentsUsesPnXnum) {
   EXPECT_EQ(last.p_offset, 4096 + 139998u * 4096);
   ::close(out);
   // readelf reads the real count from section header 0.
-  const std::string cmd = std::string("readelf -h ") + path + " | grep -q 'Number of program headers: *65535 (70000)'";
+  const std::string cmd =
+      std::string("readelf -h ") + path + " | grep -q 'Number of program headers: *65535 (70000)'";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
   ::unlink(path);
 }

@@ -205,8 +205,8 @@ TEST_P(GeneratedStream, RecordsOffsetsAndEveryPageMatchTheGenerator) {
     {
       // Writes of 1021 bytes: headers, pfn arrays and pages all straddle.
       Feeder f(fds[1], all, 1021);
-      OpenResult r = source_from_fd(fds[0], false,
-                                    kind == Kind::uring_pipe ? IoMode::automatic : IoMode::read);
+      OpenResult r =
+          source_from_fd(fds[0], false, kind == Kind::uring_pipe ? IoMode::automatic : IoMode::read);
       ASSERT_TRUE(r.source) << r.error.detail;
       if (kind == Kind::uring_pipe && r.source->kind() != "io_uring") {
         r.source.reset();
@@ -234,20 +234,18 @@ std::string case_name(const ::testing::TestParamInfo<GeneratedStream::ParamType>
          modes[static_cast<int>(std::get<1>(info.param))];
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EverySource, GeneratedStream,
-    ::testing::Combine(::testing::Values(Kind::memory, Kind::pread, Kind::mmap, Kind::uring_pipe,
-                                         Kind::read_pipe),
-                       ::testing::Values(PageMode::each_page, PageMode::runs_of_7,
-                                         PageMode::skip)),
-    case_name);
+INSTANTIATE_TEST_SUITE_P(EverySource, GeneratedStream,
+                         ::testing::Combine(::testing::Values(Kind::memory, Kind::pread, Kind::mmap,
+                                                              Kind::uring_pipe, Kind::read_pipe),
+                                            ::testing::Values(PageMode::each_page, PageMode::runs_of_7,
+                                                              PageMode::skip)),
+                         case_name);
 
 // ---- hand-made records ------------------------------------------------------
 
 // Zeroed stream headers, then one record: header h, body_len bytes of body,
 // then `after` bytes of 0x11.
-std::vector<std::byte> one_record(RecordHeader h, const void* body, std::size_t body_len,
-                                  std::size_t after) {
+std::vector<std::byte> one_record(RecordHeader h, const void* body, std::size_t body_len, std::size_t after) {
   std::vector<std::byte> s(kStreamHeaders + sizeof h + body_len + after, std::byte{0x11});
   std::memset(s.data(), 0, kStreamHeaders);
   std::memcpy(s.data() + kStreamHeaders, &h, sizeof h);
@@ -350,8 +348,7 @@ TEST(PageDataReader, ACountTheBodyCannotHoldIsNeverTrusted) {
   Error e = pd.next_pfns(c);
   EXPECT_EQ(e.code, Errc::bad_record);
   EXPECT_EQ(e.offset, at.off);
-  EXPECT_NE(e.detail.find("count 4294967295 needs 34359738360 bytes"), std::string::npos)
-      << e.detail;
+  EXPECT_NE(e.detail.find("count 4294967295 needs 34359738360 bytes"), std::string::npos) << e.detail;
   Bytes run;
   EXPECT_EQ(pd.next_pages(run).code, Errc::bad_record);
   EXPECT_LT(g_allocated.load() - before, 4096u);
@@ -425,8 +422,7 @@ TEST(RecordReader, AHugeBodyIsSkippedOrScannedWithoutAllocation) {
       EXPECT_LT(g_allocated.load() - before, 4096u);
       EXPECT_EQ(e.code, Errc::truncated) << e.message();
       EXPECT_EQ(e.offset, at.off + 8);
-      EXPECT_EQ(e.detail,
-                "stream truncated: record body needs 4294967280 bytes, input ended after 4096");
+      EXPECT_EQ(e.detail, "stream truncated: record body needs 4294967280 bytes, input ended after 4096");
       EXPECT_EQ(prefix[63], std::byte{0x11});
       EXPECT_EQ(seen, 0u);  // chunks are whole: the 1 MiB one never came
     });

@@ -14,8 +14,7 @@ TEST(RecordTable, NamesEveryTypeOfBothSpecs) {
   EXPECT_EQ(record_name(Layer::libxc, libxc::X86_MSR_POLICY), "X86_MSR_POLICY");
   EXPECT_EQ(record_name(Layer::libxl, libxl::CHECKPOINT_STATE), "CHECKPOINT_STATE");
   EXPECT_EQ(record_info(Layer::libxc, libxc::X86_TSC_INFO)->ref_name, "TSC info");
-  EXPECT_EQ(record_info(Layer::libxl, libxl::EMULATOR_XENSTORE_DATA)->ref_name,
-            "Emulator xenstore data");
+  EXPECT_EQ(record_info(Layer::libxl, libxl::EMULATOR_XENSTORE_DATA)->ref_name, "Emulator xenstore data");
   EXPECT_EQ(record_info(Layer::libxc, 0x13), nullptr);
 }
 
@@ -56,7 +55,8 @@ TEST(ErrorMessage, NamesOffsetRecordAndType) {
   EXPECT_EQ(e.message(), "offset 0x1a2b40, record 17 (PAGE_DATA): Expected 8 + 8 + 4096, got 4104");
   e.layer = Layer::libxl;
   e.type = libxl::EMULATOR_CONTEXT;
-  EXPECT_EQ(e.message(), "offset 0x1a2b40, libxl record 17 (EMULATOR_CONTEXT): Expected 8 + 8 + 4096, got 4104");
+  EXPECT_EQ(e.message(),
+            "offset 0x1a2b40, libxl record 17 (EMULATOR_CONTEXT): Expected 8 + 8 + 4096, got 4104");
   Error h;
   h.code = Errc::bad_header;
   h.offset = 12;

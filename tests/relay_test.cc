@@ -10,8 +10,8 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "test_util.h"
@@ -30,8 +30,8 @@ struct Relayed {
 
 struct Wiring {
   Channel in = Channel::pipe, out = Channel::pipe;
-  std::size_t chunk = 1 << 20;   // the sender's write size
-  std::string trailer;           // bytes after the stream
+  std::size_t chunk = 1 << 20;  // the sender's write size
+  std::string trailer;          // bytes after the stream
 };
 
 class IgnorePipe : public ::testing::Environment {
@@ -465,7 +465,7 @@ TEST(Relay, AReceiverThatLeavesIsAnErrorNotADeath) {
     leaver.join();
     EXPECT_FALSE(r.error) << r.error.message();
     EXPECT_NE(r.out_error.detail.find(ch == Channel::pipe ? "Broken pipe (the receiver closed the connection)"
-                                                   : "(the receiver closed the connection)"),
+                                                          : "(the receiver closed the connection)"),
               std::string::npos)
         << r.out_error.detail;
     ::close(in[0]);

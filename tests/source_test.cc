@@ -103,10 +103,9 @@ TEST_P(StreamSourceTest, ReadsExactlyWhatIsAskedAndLeavesTheRestToTheCaller) {
   ::close(fds[0]);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllStreams, StreamSourceTest,
-    ::testing::Combine(::testing::Values(Channel::pipe, Channel::socketpair),
-                       ::testing::Values(IoMode::automatic, IoMode::read)));
+INSTANTIATE_TEST_SUITE_P(AllStreams, StreamSourceTest,
+                         ::testing::Combine(::testing::Values(Channel::pipe, Channel::socketpair),
+                                            ::testing::Values(IoMode::automatic, IoMode::read)));
 
 TEST(UringSource, IsChosenForPipesWhereTheKernelHasIoUring) {
   int fds[2];

@@ -32,15 +32,11 @@ bool inject() {
   return true;
 }
 
-ssize_t f_read(int fd, void* b, std::size_t n) {
-  return inject() ? -1 : sys::real().read(fd, b, n);
-}
+ssize_t f_read(int fd, void* b, std::size_t n) { return inject() ? -1 : sys::real().read(fd, b, n); }
 ssize_t f_pread(int fd, void* b, std::size_t n, off_t o) {
   return inject() ? -1 : sys::real().pread(fd, b, n, o);
 }
-ssize_t f_write(int fd, const void* b, std::size_t n) {
-  return inject() ? -1 : sys::real().write(fd, b, n);
-}
+ssize_t f_write(int fd, const void* b, std::size_t n) { return inject() ? -1 : sys::real().write(fd, b, n); }
 ssize_t f_splice(int in, loff_t* io, int out, loff_t* oo, std::size_t n, unsigned fl) {
   return inject() ? -1 : sys::real().splice(in, io, out, oo, n, fl);
 }
@@ -51,9 +47,7 @@ ssize_t f_sendfile(int out, int in, off_t* io, std::size_t n) {
   return inject() ? -1 : sys::real().sendfile(out, in, io, n);
 }
 
-ssize_t f_writev(int fd, const iovec* v, int n) {
-  return inject() ? -1 : sys::real().writev(fd, v, n);
-}
+ssize_t f_writev(int fd, const iovec* v, int n) { return inject() ? -1 : sys::real().writev(fd, v, n); }
 ssize_t f_pwrite(int fd, const void* b, std::size_t n, off_t o) {
   return inject() ? -1 : sys::real().pwrite(fd, b, n, o);
 }
@@ -233,7 +227,8 @@ TEST(NoSpace, OnTheZeroCopyPathAlone) {
     Out out;
     const char* path;
   };
-  for (Case c : {Case{Out::file, "copy_file_range"}, Case{Out::pipe, "splice"}, Case{Out::socket, "sendfile"}}) {
+  for (Case c :
+       {Case{Out::file, "copy_file_range"}, Case{Out::pipe, "splice"}, Case{Out::socket, "sendfile"}}) {
     sys::Ops ops = sys::real();
     g_injected = 0;
     ops.copy_file_range = [](int, loff_t*, int, loff_t*, std::size_t, unsigned) -> ssize_t {
@@ -331,9 +326,10 @@ TEST(NewHooks, ExtractOutputFailuresAreNamed) {
     errno = EFBIG;
     return -1;
   };
-  for (const Case& c : {Case{"lseek", false, seek, "seeking the output failed: Bad file descriptor"},
-                        Case{"pwrite", true, pwrite, "writing the ELF headers failed: No space left on device"},
-                        Case{"ftruncate", false, trunc, "sizing the output failed: File too large"}}) {
+  for (const Case& c :
+       {Case{"lseek", false, seek, "seeking the output failed: Bad file descriptor"},
+        Case{"pwrite", true, pwrite, "writing the ELF headers failed: No space left on device"},
+        Case{"ftruncate", false, trunc, "sizing the output failed: File too large"}}) {
     SCOPED_TRACE(c.what);
     int in = memfd_with(img);
     OpenResult src = source_from_fd(in, true, IoMode::pread);
@@ -445,14 +441,13 @@ TEST_P(OneByte, ConvertsToTheSameBytes) {
   ::close(out);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Transports, OneByte,
-    ::testing::Combine(::testing::Values(Channel::pipe, Channel::socketpair),
-                       ::testing::Values(IoMode::automatic, IoMode::read)),
-    [](const auto& i) {
-      return std::string(std::get<0>(i.param) == Channel::pipe ? "Pipe" : "Socket") +
-             (std::get<1>(i.param) == IoMode::read ? "Read" : "Uring");
-    });
+INSTANTIATE_TEST_SUITE_P(Transports, OneByte,
+                         ::testing::Combine(::testing::Values(Channel::pipe, Channel::socketpair),
+                                            ::testing::Values(IoMode::automatic, IoMode::read)),
+                         [](const auto& i) {
+                           return std::string(std::get<0>(i.param) == Channel::pipe ? "Pipe" : "Socket") +
+                                  (std::get<1>(i.param) == IoMode::read ? "Read" : "Uring");
+                         });
 
 // ---- real signals ---------------------------------------------------------
 

@@ -62,8 +62,7 @@ inline std::vector<std::byte> read_file(const std::string& path) {
 }
 
 // A memfd holding `prefix`, `data` and `suffix`, positioned at data's start.
-inline int memfd_with(const std::vector<std::byte>& data, std::size_t prefix = 0,
-                      std::size_t suffix = 0) {
+inline int memfd_with(const std::vector<std::byte>& data, std::size_t prefix = 0, std::size_t suffix = 0) {
   int fd = memfd_create("xsr-test", MFD_CLOEXEC);
   std::vector<std::byte> pre(prefix, std::byte{0x5a}), post(suffix, std::byte{0xa5});
   if (prefix) (void)!::write(fd, pre.data(), pre.size());

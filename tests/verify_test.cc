@@ -134,8 +134,8 @@ GenOptions small(const Kind& k, std::uint64_t size = 256 << 10) {
 
 TEST(GeneratedStreams, EveryKindIsValidAndStrictValid) {
   for (const Kind& k : all_kinds()) {
-    SCOPED_TRACE(testing::Message() << "container " << int(k.c) << " hvm " << k.hvm << " v"
-                                    << k.version << " checkpoints " << k.checkpoints);
+    SCOPED_TRACE(testing::Message() << "container " << int(k.c) << " hvm " << k.hvm << " v" << k.version
+                                    << " checkpoints " << k.checkpoints);
     GenOptions o = small(k);
     auto data = gen_bytes(o);
     StreamStats st;
@@ -202,13 +202,12 @@ TEST_P(Transport, VerifiesAndLeavesTheBytesAfterTheStreamUnread) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    PipesAndSockets, Transport,
-    ::testing::Combine(::testing::Values(Channel::pipe, Channel::socketpair),
-                       ::testing::Values(IoMode::automatic, IoMode::read),
-                       // Whole megabytes, and odd short pieces that split
-                       // every header: the reference fails on those.
-                       ::testing::Values(std::size_t{1} << 20, std::size_t{1021})));
+INSTANTIATE_TEST_SUITE_P(PipesAndSockets, Transport,
+                         ::testing::Combine(::testing::Values(Channel::pipe, Channel::socketpair),
+                                            ::testing::Values(IoMode::automatic, IoMode::read),
+                                            // Whole megabytes, and odd short pieces that split
+                                            // every header: the reference fails on those.
+                                            ::testing::Values(std::size_t{1} << 20, std::size_t{1021})));
 
 TEST(OffsetDescriptor, StartsWhereTheCallerLeftItAndEndsRightAfterEnd) {
   Kind k{GenOptions::Container::libxl, false, 3, 0};
@@ -227,8 +226,8 @@ TEST(OffsetDescriptor, StartsWhereTheCallerLeftItAndEndsRightAfterEnd) {
 }
 
 TEST(Truncation, EveryShorterPrefixIsATruncatedStream) {
-  for (const Kind& k : {Kind{GenOptions::Container::xl, true, 3, 1},
-                        Kind{GenOptions::Container::libxc, false, 2, 0}}) {
+  for (const Kind& k :
+       {Kind{GenOptions::Container::xl, true, 3, 1}, Kind{GenOptions::Container::libxc, false, 2, 0}}) {
     GenOptions o = small(k, 48 << 10);
     o.batch = 4;
     auto data = gen_bytes(o);

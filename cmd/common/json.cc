@@ -29,7 +29,8 @@ template <typename Counts>
 Json type_counts(Layer layer, const Counts& counts) {
   Json j = Json::object();
   for (std::uint32_t i = 0; i < counts.size(); ++i)
-    if (counts[i].records) j[record_name(layer, i)] = {{"records", counts[i].records}, {"bytes", counts[i].bytes}};
+    if (counts[i].records)
+      j[record_name(layer, i)] = {{"records", counts[i].records}, {"bytes", counts[i].bytes}};
   return j;
 }
 
@@ -56,7 +57,9 @@ Json verify_json(const std::string& input, const Error& err, const StreamStats& 
   j["error"] = error_json(err);
   j["container"] = st.container;
   j["libxc_version"] = st.libxc_version;
-  j["guest_type"] = st.domain_type == libxc::kX86Pv ? "pv" : st.domain_type == libxc::kX86Hvm ? "hvm" : "unknown";
+  j["guest_type"] = st.domain_type == libxc::kX86Pv    ? "pv"
+                    : st.domain_type == libxc::kX86Hvm ? "hvm"
+                                                       : "unknown";
   j["xen_version"] = std::to_string(st.xen_major) + "." + std::to_string(st.xen_minor);
   j["legacy_converted"] = st.legacy_converted;
   j["bytes"] = st.bytes;

@@ -35,10 +35,10 @@ void bad_choice(const char* cmd, const char* option, const std::string& value,
 }
 
 Format read_format(const char* cmd, const std::string& value) {
-  return choose<Format>(cmd, "--format", value,
-                        {{"auto", Format::autodetect}, {"libxc", Format::libxc}, {"libxl", Format::libxl},
-                         {"xl", Format::xl}},
-                        true);
+  return choose<Format>(
+      cmd, "--format", value,
+      {{"auto", Format::autodetect}, {"libxc", Format::libxc}, {"libxl", Format::libxl}, {"xl", Format::xl}},
+      true);
 }
 
 bool libxl_output(const char* cmd, const char* option, const std::string& value) {
@@ -62,8 +62,11 @@ IoMode io_mode(const char* cmd, const std::string& value, IoModes offered) {
     return choose<IoMode>(cmd, "--io", value,
                           {{"auto", IoMode::automatic}, {"uring", IoMode::uring}, {"read", IoMode::read}});
   return choose<IoMode>(cmd, "--io", value,
-                        {{"auto", IoMode::automatic}, {"pread", IoMode::pread}, {"mmap", IoMode::mmap},
-                         {"uring", IoMode::uring}, {"read", IoMode::read}});
+                        {{"auto", IoMode::automatic},
+                         {"pread", IoMode::pread},
+                         {"mmap", IoMode::mmap},
+                         {"uring", IoMode::uring},
+                         {"read", IoMode::read}});
 }
 
 Codec output_codec(const po::variables_map& vm, const char* cmd) {
@@ -89,10 +92,9 @@ const StatsHelp kRelayStatsHelp{
 };
 
 void add_stats_options(po::options_description& desc, const StatsHelp& help) {
-  desc.add_options()
-      ("stats", po::bool_switch(), help.stats)
-      ("stats-interval", po::value<double>()->default_value(1.0), help.interval)
-      ("stats-json", po::value<std::string>(), help.json);
+  desc.add_options()("stats", po::bool_switch(), help.stats)(
+      "stats-interval", po::value<double>()->default_value(1.0), help.interval)(
+      "stats-json", po::value<std::string>(), help.json);
 }
 
 std::unique_ptr<RunStats> make_stats(const po::variables_map& vm, const char* cmd, const StatsHelp& help,

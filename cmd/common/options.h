@@ -46,8 +46,8 @@ struct Choice {
 // The meaning of `value` among `choices`, or bad_choice(). The order of
 // `choices` is the order the message lists them in.
 template <typename T>
-T choose(const char* cmd, const char* option, const std::string& value, std::initializer_list<Choice<T>> choices,
-         bool quote = false) {
+T choose(const char* cmd, const char* option, const std::string& value,
+         std::initializer_list<Choice<T>> choices, bool quote = false) {
   for (const Choice<T>& c : choices)
     if (value == c.name) return c.value;
   std::vector<std::string_view> names;
@@ -93,8 +93,8 @@ void add_stats_options(po::options_description& desc, const StatsHelp& help = kS
 // A RunStats when --stats or --stats-json asked for one, else null. The
 // interval must be a number of seconds in (0, 86400], a --stats-json name
 // non-empty. `quiet`: no lines even with --stats (relay's -q).
-std::unique_ptr<RunStats> make_stats(const po::variables_map& vm, const char* cmd, const StatsHelp& help = kStatsHelp,
-                                     bool quiet = false);
+std::unique_ptr<RunStats> make_stats(const po::variables_map& vm, const char* cmd,
+                                     const StatsHelp& help = kStatsHelp, bool quiet = false);
 
 // Writes --stats-json when asked, with `extra` members (verdict_json(),
 // ...); false, with "xsr CMD: --stats-json: WHY" printed (unless `quiet`),

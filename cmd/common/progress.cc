@@ -25,9 +25,8 @@ void Progress::update(std::uint64_t done) {
   if (total_ > 0) {
     int pct = static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total_));
     int fill = pct / 4;
-    std::fprintf(stderr, "\r[%-25.*s] %3d%% %.1f/%.1f GiB %.0f MB/s", fill,
-                 "#########################", pct, static_cast<double>(done) / (1 << 30),
-                 static_cast<double>(total_) / (1 << 30), mbs);
+    std::fprintf(stderr, "\r[%-25.*s] %3d%% %.1f/%.1f GiB %.0f MB/s", fill, "#########################", pct,
+                 static_cast<double>(done) / (1 << 30), static_cast<double>(total_) / (1 << 30), mbs);
   } else {
     std::fprintf(stderr, "\r%.2f GiB %.0f MB/s", static_cast<double>(done) / (1 << 30), mbs);
   }

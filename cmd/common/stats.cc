@@ -35,7 +35,9 @@ RunStats::~RunStats() {
 RunStats::Cpu RunStats::cpu_now() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
-  auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
+  auto secs = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+  };
   return {secs(ru.ru_utime) + secs(ru.ru_stime), ru.ru_maxrss};
 }
 
@@ -107,7 +109,11 @@ std::string RunStats::line(double t, std::uint64_t bytes, double now_rate) const
                       records = records_.load(std::memory_order_relaxed);
   // convert and gen learn their counts at the end only: no zeros meanwhile.
   if (pages || records)
-    l.append(", ").append(std::to_string(pages)).append(" pages, ").append(std::to_string(records)).append(" records");
+    l.append(", ")
+        .append(std::to_string(pages))
+        .append(" pages, ")
+        .append(std::to_string(records))
+        .append(" records");
   l.append(", ").append(strprintf("%.1f MiB/s", t > 0 ? static_cast<double>(bytes) / kMiB / t : 0));
   l.append(" (now ").append(strprintf("%.1f MiB/s", now_rate)).append(")");
   const double cpu = cpu_now().seconds;
@@ -127,7 +133,10 @@ std::string RunStats::final_line() const {
   l.append(std::to_string(records_.load(std::memory_order_relaxed))).append(" records, ");
   l.append(strprintf("%.1f MiB/s average", t > 0 ? static_cast<double>(bytes) / kMiB / t : 0));
   l.append(", cpu ").append(strprintf("%.2f s", end_cpu_.seconds));
-  if (bytes) l.append(" (").append(strprintf("%.2f s/GiB", end_cpu_.seconds / (static_cast<double>(bytes) / kGiB))).append(")");
+  if (bytes)
+    l.append(" (")
+        .append(strprintf("%.2f s/GiB", end_cpu_.seconds / (static_cast<double>(bytes) / kGiB)))
+        .append(")");
   l.append(", peak RSS ").append(strprintf("%.1f MiB", static_cast<double>(end_cpu_.max_rss_kib) / 1024.0));
   l.push_back('\n');
   return l;
@@ -168,7 +177,8 @@ std::string RunStats::json(const Json& extra) const {
   doc["seconds"] = rounded(t, 6);
   doc["mib_per_s"] = rounded(t > 0 ? static_cast<double>(bytes) / kMiB / t : 0, 3);
   doc["cpu_seconds"] = rounded(cpu.seconds, 6);
-  doc["cpu_s_per_gib"] = bytes ? Json(rounded(cpu.seconds / (static_cast<double>(bytes) / kGiB), 6)) : Json(nullptr);
+  doc["cpu_s_per_gib"] =
+      bytes ? Json(rounded(cpu.seconds / (static_cast<double>(bytes) / kGiB), 6)) : Json(nullptr);
   doc["max_rss_kib"] = cpu.max_rss_kib;
   std::lock_guard<std::mutex> lk(mu_);
   doc["interval_s"] = rounded(interval_s_ * static_cast<double>(keep_every_), 6);

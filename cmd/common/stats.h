@@ -65,7 +65,7 @@ class RunStats final : public RunCounters {
     long max_rss_kib;
   };
   static Cpu cpu_now();
-  void run();  // the sampling thread
+  void run();                                      // the sampling thread
   void add_sample(double t, std::uint64_t bytes);  // with mu_ held
   std::string line(double t, std::uint64_t bytes, double now_rate) const;
   std::string final_line() const;

@@ -50,13 +50,9 @@ void help() {
 int main(int argc, char** argv) {
   if (argc > 0) prog = basename(argv[0]);
   po::options_description desc;
-  desc.add_options()
-      ("help,h", "")
-      ("in,i", po::value<std::string>()->default_value("0"), "")
-      ("verbose,v", po::bool_switch(), "")
-      ("quiet,q", po::bool_switch(), "")
-      ("format,f", po::value<std::string>()->default_value("libxc"), "")
-      ("syslog", po::bool_switch(), "");
+  desc.add_options()("help,h", "")("in,i", po::value<std::string>()->default_value("0"), "")(
+      "verbose,v", po::bool_switch(), "")("quiet,q", po::bool_switch(), "")(
+      "format,f", po::value<std::string>()->default_value("libxc"), "")("syslog", po::bool_switch(), "");
   std::map<std::string, std::string> spelled;
   const po::variables_map vm = xsr::cli::parse_optparse(argc, argv, desc, usage_error, &spelled);
   if (vm.count("help")) {
@@ -70,11 +66,9 @@ int main(int argc, char** argv) {
   else if (fmt == "xl") opt.format = xsr::Format::xl;
   else
     usage_error("option " + (spelled["format"].empty() ? std::string("-f") : spelled["format"]) +
-                ": invalid choice: '" + fmt +
-                "' (choose from 'libxc', 'libxl', 'xl')");
+                ": invalid choice: '" + fmt + "' (choose from 'libxc', 'libxl', 'xl')");
 
-  const xsr::cli::Log log(prog, vm["verbose"].as<bool>(), vm["quiet"].as<bool>(),
-                          vm["syslog"].as<bool>());
+  const xsr::cli::Log log(prog, vm["verbose"].as<bool>(), vm["quiet"].as<bool>(), vm["syslog"].as<bool>());
   const std::string in = vm["in"].as<std::string>();
   xsr::OpenResult src = xsr::open_source(in);
   if (!src.source) {

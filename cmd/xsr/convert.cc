@@ -25,23 +25,23 @@ po::options_description convert_options() {
       "The toolstack width, guest type and an xl or libvirt header are detected;\n"
       "options override. A FILE output appears only once complete.\n"
       "Exit status: 0 converted, 1 bad or truncated input (or output failure), 2 unsupported.\n\nOptions");
-  desc.add_options()
-      ("help,h", "show this help")
-      ("input", po::value<std::string>(), "legacy input: FILE, FD or -")
-      ("output", po::value<std::string>(), "v3 output: FILE, FD or -")
-      ("width,w", po::value<unsigned>(), "legacy toolstack width: 32 or 64")
-      ("guest,g", po::value<std::string>(), "guest type: pv or hvm")
-      ("format,f", po::value<std::string>(),
-       "libxc or libxl (default: libxl behind an xl or libvirt header, else libxc)")
-      ("skip-qemu", po::bool_switch(), "libxc output: leave the qemu record out")
-      ("stream-version", po::value<unsigned>()->default_value(3), "2 writes a v2 stream (Xen 4.6-4.13)")
-      ("verify", po::bool_switch(), "verify the output (--strict rules) before it is put in place")
-      ("compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")
-      ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")
-      ("verbose,v", po::bool_switch(), "the reference's -v lines on stdout; detection and I/O paths on stderr")
-      ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
-      ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
-      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  desc.add_options()("help,h", "show this help")("input", po::value<std::string>(),
+                                                 "legacy input: FILE, FD or -")(
+      "output", po::value<std::string>(), "v3 output: FILE, FD or -")("width,w", po::value<unsigned>(),
+                                                                      "legacy toolstack width: 32 or 64")(
+      "guest,g", po::value<std::string>(), "guest type: pv or hvm")(
+      "format,f", po::value<std::string>(),
+      "libxc or libxl (default: libxl behind an xl or libvirt header, else libxc)")(
+      "skip-qemu", po::bool_switch(), "libxc output: leave the qemu record out")(
+      "stream-version", po::value<unsigned>()->default_value(3), "2 writes a v2 stream (Xen 4.6-4.13)")(
+      "verify", po::bool_switch(), "verify the output (--strict rules) before it is put in place")(
+      "compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")(
+      "level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")(
+      "verbose,v", po::bool_switch(),
+      "the reference's -v lines on stdout; detection and I/O paths on stderr")(
+      "quiet,q", po::bool_switch(), "print nothing; the exit status tells")(
+      "no-progress", po::bool_switch(), "no progress bar even on a terminal")(
+      "io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
   cli::add_stats_options(desc);
   return desc;
 }
@@ -49,10 +49,11 @@ po::options_description convert_options() {
 // The conversion asked for: what detection found in the input, with the
 // options' overrides. Dies when there is nothing to convert or too little
 // is known.
-xsr::ConvertOptions conversion_options(const po::variables_map& vm, const xsr::LegacyGuess& g, xsr::Source& src,
-                                       const std::string& in_name) {
+xsr::ConvertOptions conversion_options(const po::variables_map& vm, const xsr::LegacyGuess& g,
+                                       xsr::Source& src, const std::string& in_name) {
   if (g.xl && g.xl_libxl)
-    cli::die(cli::kFailed, "convert: " + in_name + ": the xl header says a v2 stream follows: nothing to convert");
+    cli::die(cli::kFailed,
+             "convert: " + in_name + ": the xl header says a v2 stream follows: nothing to convert");
   xsr::ConvertOptions opt;
   opt.xl = g.xl;
   opt.libvirt = g.libvirt;
@@ -61,9 +62,11 @@ xsr::ConvertOptions conversion_options(const po::variables_map& vm, const xsr::L
   if (vm.count("width")) opt.width = cli::width_bits("convert", "--width", vm["width"].as<unsigned>());
   if (vm.count("guest")) opt.guest = cli::guest_type("convert", vm["guest"].as<std::string>());
   if (!g.ok && (opt.width == 0 || opt.guest == xsr::GuestType::unknown))
-    cli::die(cli::kFailed, "convert: " + in_name + ": " + (src.error() ? "read failed: " + src.error_text() : g.why));
+    cli::die(cli::kFailed,
+             "convert: " + in_name + ": " + (src.error() ? "read failed: " + src.error_text() : g.why));
   opt.libxl = g.xl || g.libvirt;
-  if (vm.count("format")) opt.libxl = cli::libxl_output("convert", "--format", vm["format"].as<std::string>());
+  if (vm.count("format"))
+    opt.libxl = cli::libxl_output("convert", "--format", vm["format"].as<std::string>());
   if (g.libvirt && !opt.libxl)
     cli::usage_error("convert", "a libvirt header can only front a libxl stream (--format libxl)");
   opt.skip_qemu = vm["skip-qemu"].as<bool>();
@@ -76,8 +79,9 @@ xsr::ConvertOptions conversion_options(const po::variables_map& vm, const xsr::L
 void say_plan(xsr::ConvertOptions& opt, const xsr::LegacyGuess& g, const xsr::OpenResult& src,
               const std::string& in_name) {
   std::fprintf(stderr, "xsr convert: %s: %s%s-bit toolstack, %s guest -> %s v%u stream\n", in_name.c_str(),
-               g.xl ? "xl header, " : (g.libvirt ? "libvirt header, " : ""), std::to_string(opt.width).c_str(),
-               opt.guest == xsr::GuestType::pv ? "PV" : "HVM", opt.libxl ? "libxl" : "libxc", opt.stream_version);
+               g.xl ? "xl header, " : (g.libvirt ? "libvirt header, " : ""),
+               std::to_string(opt.width).c_str(), opt.guest == xsr::GuestType::pv ? "PV" : "HVM",
+               opt.libxl ? "libxl" : "libxc", opt.stream_version);
   std::fprintf(stderr, "xsr convert: reading %s through %s\n", in_name.c_str(),
                std::string(src.source->kind()).c_str());
   if (!src.note.empty()) std::fprintf(stderr, "xsr convert: %s\n", src.note.c_str());
@@ -128,7 +132,8 @@ struct Outcome {
 // A failed compression (zerr: it stops the converter with EPIPE, zerr says
 // the real cause) outranks the converter's error, which outranks a failed
 // read of a compressed input's trailer, which outranks --verify's verdict.
-Outcome outcome(const Converted& c, const std::string& zerr, xsr::Source& in, const std::string& in_name, bool check) {
+Outcome outcome(const Converted& c, const std::string& zerr, xsr::Source& in, const std::string& in_name,
+                bool check) {
   if (!zerr.empty()) return {cli::kFailed, zerr};
   if (c.r.error) return {cli::exit_status(c.r.error), in_name + ": " + c.r.error.message()};
   // A compressed input whose CRC or checksum (after the stream) is wrong.
@@ -137,7 +142,8 @@ Outcome outcome(const Converted& c, const std::string& zerr, xsr::Source& in, co
   xsr::Error e = c.verr;
   if (!e && c.st.bytes + c.r.tail_bytes != c.r.out_bytes) {
     e.code = xsr::Errc::bad_record;
-    e.detail = "verification stopped at byte " + std::to_string(c.st.bytes) + " of " + std::to_string(c.r.out_bytes);
+    e.detail =
+        "verification stopped at byte " + std::to_string(c.st.bytes) + " of " + std::to_string(c.r.out_bytes);
   }
   if (e) return {cli::kFailed, "the output fails verification: " + e.message()};
   return {};
@@ -151,22 +157,26 @@ int cmd_convert(int argc, char** argv) {
   pos.add("input", 1).add("output", 1);
   const po::variables_map vm = cli::parse(argc, argv, desc, pos, "convert");
   if (vm.count("help")) return print_help(desc);
-  if (!vm.count("input") || !vm.count("output")) cli::usage_error("convert", "needs IN and OUT (see 'xsr convert --help')");
-  const bool verbose = vm["verbose"].as<bool>(), quiet = vm["quiet"].as<bool>(), check = vm["verify"].as<bool>();
+  if (!vm.count("input") || !vm.count("output"))
+    cli::usage_error("convert", "needs IN and OUT (see 'xsr convert --help')");
+  const bool verbose = vm["verbose"].as<bool>(), quiet = vm["quiet"].as<bool>(),
+             check = vm["verify"].as<bool>();
   const std::string in_name = cli::display_name(vm["input"].as<std::string>(), "<stdin>");
   std::unique_ptr<cli::RunStats> stats = cli::make_stats(vm, "convert");
   cli::ignore_sigpipe();
-  xsr::OpenResult src = xsr::open_input(vm["input"].as<std::string>(), cli::io_mode("convert", vm["io"].as<std::string>()));
+  xsr::OpenResult src =
+      xsr::open_input(vm["input"].as<std::string>(), cli::io_mode("convert", vm["io"].as<std::string>()));
   if (!src.source) cli::die(cli::kFailed, "convert: cannot open " + src.error.detail);
   const xsr::LegacyGuess g = xsr::detect_legacy(*src.source);
   xsr::ConvertOptions opt = conversion_options(vm, g, *src.source, in_name);
   if (verbose) say_plan(opt, g, src, in_name);
   cli::Output out;
   std::string err;
-  if (!out.open(vm["output"].as<std::string>(), &err)) cli::die(cli::kFailed, "convert: cannot open output " + err);
+  if (!out.open(vm["output"].as<std::string>(), &err))
+    cli::die(cli::kFailed, "convert: cannot open output " + err);
   xsr::CompressedOutput zout;
-  const int fd = compressed_output(zout, out.fd(), cli::output_codec(vm, "convert"), vm["level"].as<int>(), "convert",
-                                   verbose);
+  const int fd = compressed_output(zout, out.fd(), cli::output_codec(vm, "convert"), vm["level"].as<int>(),
+                                   "convert", verbose);
   cli::Progress bar(src.source->remaining(), !quiet && !vm["no-progress"].as<bool>());
   // --stats: input bytes as the converter reports them; records, pages
   // and output bytes at the end.
@@ -192,11 +202,14 @@ int cmd_convert(int argc, char** argv) {
   extra["out_bytes"] = c.r.out_bytes;
   if (!cli::write_stats_json(stats.get(), vm, "convert", extra) && !o.status) o.status = cli::kFailed;
   if (o.status) return o.status;
-  if (verbose) std::fprintf(stderr, "xsr convert: page data moved by %s\n", c.r.paths.empty() ? "nothing" : c.r.paths.c_str());
+  if (verbose)
+    std::fprintf(stderr, "xsr convert: page data moved by %s\n",
+                 c.r.paths.empty() ? "nothing" : c.r.paths.c_str());
   if (!quiet)
-    std::fprintf(stderr, "xsr convert: %s -> %s: %s, %llu records, %llu pages%s\n", in_name.c_str(), out.name().c_str(),
-                 xsr::format_bytes(c.r.out_bytes).c_str(), static_cast<unsigned long long>(c.r.records),
-                 static_cast<unsigned long long>(c.r.pages), check ? ", verified" : "");
+    std::fprintf(stderr, "xsr convert: %s -> %s: %s, %llu records, %llu pages%s\n", in_name.c_str(),
+                 out.name().c_str(), xsr::format_bytes(c.r.out_bytes).c_str(),
+                 static_cast<unsigned long long>(c.r.records), static_cast<unsigned long long>(c.r.pages),
+                 check ? ", verified" : "");
   return cli::kOk;
 }
 

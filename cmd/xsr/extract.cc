@@ -29,17 +29,15 @@ po::options_description extract_options() {
       "be a regular file. A FILE output appears only once complete.\n"
       "Exit status: 0 done, 1 bad or truncated image, output failure or page not in\n"
       "the image, 2 usage.\n\nOptions");
-  desc.add_options()
-      ("help,h", "show this help")
-      ("image", po::value<std::string>(), "FILE, FD or -")
-      ("output,o", po::value<std::string>(), "the raw file or ELF core to write: FILE or FD")
-      ("pfn", po::value<std::string>(), "only pfns A-B (or one pfn A); decimal or 0x hex")
-      ("elf", po::bool_switch(), "write an ELF core instead of a raw file")
-      ("page", po::value<std::string>(), "print the page of this pfn as a hex dump (hexdump -C)")
-      ("verbose,v", po::bool_switch(), "say how the image is read and how pages moved (on stderr)")
-      ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
-      ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
-      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  desc.add_options()("help,h", "show this help")("image", po::value<std::string>(), "FILE, FD or -")(
+      "output,o", po::value<std::string>(), "the raw file or ELF core to write: FILE or FD")(
+      "pfn", po::value<std::string>(), "only pfns A-B (or one pfn A); decimal or 0x hex")(
+      "elf", po::bool_switch(), "write an ELF core instead of a raw file")(
+      "page", po::value<std::string>(), "print the page of this pfn as a hex dump (hexdump -C)")(
+      "verbose,v", po::bool_switch(), "say how the image is read and how pages moved (on stderr)")(
+      "quiet,q", po::bool_switch(), "print nothing; the exit status tells")(
+      "no-progress", po::bool_switch(), "no progress bar even on a terminal")(
+      "io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
   return desc;
 }
 
@@ -63,14 +61,17 @@ ExtractRequest extract_request(const po::variables_map& vm) {
   if (!vm.count("image")) cli::usage_error("extract", "needs IMAGE (see 'xsr extract --help')");
   ExtractRequest req;
   req.page_mode = vm.count("page") > 0;
-  if (req.page_mode == (vm.count("output") > 0)) cli::usage_error("extract", "needs exactly one of -o RAW and --page PFN");
-  if (req.page_mode && (vm.count("pfn") || vm["elf"].as<bool>())) cli::usage_error("extract", "--page takes no --pfn or --elf");
+  if (req.page_mode == (vm.count("output") > 0))
+    cli::usage_error("extract", "needs exactly one of -o RAW and --page PFN");
+  if (req.page_mode && (vm.count("pfn") || vm["elf"].as<bool>()))
+    cli::usage_error("extract", "--page takes no --pfn or --elf");
   req.opt.elf = vm["elf"].as<bool>();
   if (vm.count("pfn")) {
     const std::string r = vm["pfn"].as<std::string>();
     const auto dash = r.find('-');
     const std::string a = r.substr(0, dash), b = dash == std::string::npos ? a : r.substr(dash + 1);
-    if (!parse_pfn(a, req.opt.first_pfn) || !parse_pfn(b, req.opt.last_pfn) || req.opt.first_pfn > req.opt.last_pfn)
+    if (!parse_pfn(a, req.opt.first_pfn) || !parse_pfn(b, req.opt.last_pfn) ||
+        req.opt.first_pfn > req.opt.last_pfn)
       cli::usage_error("extract", "--pfn must be A-B or A, with A <= B (decimal or 0x hex pfns below 2^52)");
   }
   if (req.page_mode && !parse_pfn(vm["page"].as<std::string>(), req.page_pfn))
@@ -89,11 +90,14 @@ int print_page(OpenedImage& o, std::uint64_t pfn, const std::string& name, bool 
     return cli::exit_status(r.error);
   }
   if (!found) {
-    if (!quiet) std::fprintf(stderr, "xsr extract: %s: pfn 0x%" PRIx64 " has no page body in the image\n", name.c_str(), pfn);
+    if (!quiet)
+      std::fprintf(stderr, "xsr extract: %s: pfn 0x%" PRIx64 " has no page body in the image\n", name.c_str(),
+                   pfn);
     return cli::kFailed;
   }
   if (!quiet) std::fputs(xsr::hexdump_page(pfn, page).c_str(), stdout);
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) cli::die(cli::kFailed, "extract: writing the hex dump failed");
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    cli::die(cli::kFailed, "extract: writing the hex dump failed");
   return cli::kOk;
 }
 
@@ -124,7 +128,8 @@ int cmd_extract(int argc, char** argv) {
 
   cli::Output out;
   std::string err;
-  if (!out.open(vm["output"].as<std::string>(), &err)) cli::die(cli::kFailed, "extract: cannot open output " + err);
+  if (!out.open(vm["output"].as<std::string>(), &err))
+    cli::die(cli::kFailed, "extract: cannot open output " + err);
   xsr::ExtractResult r;
   {
     // A bar on stderr for large inputs on a terminal, gone before the summary.
@@ -144,7 +149,9 @@ int cmd_extract(int argc, char** argv) {
     if (!quiet) std::fprintf(stderr, "xsr extract: %s\n", err.c_str());
     return cli::kFailed;
   }
-  if (verbose) std::fprintf(stderr, "xsr extract: page data moved by %s\n", r.paths.empty() ? "nothing" : r.paths.c_str());
+  if (verbose)
+    std::fprintf(stderr, "xsr extract: page data moved by %s\n",
+                 r.paths.empty() ? "nothing" : r.paths.c_str());
   if (!quiet) print_summary(name, out, r, req.opt.elf);
   return cli::kOk;
 }

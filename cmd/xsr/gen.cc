@@ -28,28 +28,27 @@ po::options_description gen_options() {
       "retried for 10 s while nobody listens) instead. --rate paces it: RATE bytes\n"
       "per second at most on average since the start (K, M, G: binary, so 500M is\n"
       "500 MiB/s), in writes of at most RATE/20 bytes.\n\nOptions");
-  desc.add_options()
-      ("help,h", "show this help")
-      ("output,o", po::value<std::string>()->default_value("-"), "file, FD number or - (stdout)")
-      ("size", po::value<std::string>()->default_value("16M"), "approximate size: 64K, 512M, 4G, ...")
-      ("type,t", po::value<std::string>()->default_value("hvm"), "guest type: hvm or pv")
-      ("format,f", po::value<std::string>()->default_value("libxc"), "libxc, libxl or xl")
-      ("stream-version", po::value<unsigned>()->default_value(3), "libxc stream version: 2 or 3")
-      ("seed", po::value<std::uint64_t>()->default_value(1), "seed for pfn order and contents")
-      ("order", po::value<std::string>()->default_value("shuffled"),
-       "pfn order within a batch: shuffled, or sequential as Xen's save sends them")
-      ("batch", po::value<unsigned>()->default_value(1024), "pfns per PAGE_DATA record (1-1024)")
-      ("checkpoints", po::value<unsigned>()->default_value(0), "checkpoint rounds after the first")
-      ("vcpus", po::value<unsigned>()->default_value(2), "PV vcpus")
-      ("width", po::value<unsigned>()->default_value(64), "PV guest width: 32 or 64")
-      ("legacy", po::bool_switch(), "a legacy (Xen <= 4.5) stream; --format xl adds an xl header")
-      ("toolstack-width", po::value<unsigned>()->default_value(64), "legacy toolstack width: 32 or 64")
-      ("mixed-pages", po::bool_switch(), "page bodies like a guest's memory (zero, text-like, random)")
-      ("compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")
-      ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")
-      ("force", po::bool_switch(), "write to a terminal anyway")
-      ("connect", po::value<std::string>(), "ADDR: send the stream over a connection to ADDR instead of -o")
-      ("rate", po::value<std::string>(), "RATE: at most RATE bytes per second (64K, 16M, 1G, ...)");
+  desc.add_options()("help,h", "show this help")("output,o", po::value<std::string>()->default_value("-"),
+                                                 "file, FD number or - (stdout)")(
+      "size", po::value<std::string>()->default_value("16M"), "approximate size: 64K, 512M, 4G, ...")(
+      "type,t", po::value<std::string>()->default_value("hvm"), "guest type: hvm or pv")(
+      "format,f", po::value<std::string>()->default_value("libxc"), "libxc, libxl or xl")(
+      "stream-version", po::value<unsigned>()->default_value(3), "libxc stream version: 2 or 3")(
+      "seed", po::value<std::uint64_t>()->default_value(1), "seed for pfn order and contents")(
+      "order", po::value<std::string>()->default_value("shuffled"),
+      "pfn order within a batch: shuffled, or sequential as Xen's save sends them")(
+      "batch", po::value<unsigned>()->default_value(1024), "pfns per PAGE_DATA record (1-1024)")(
+      "checkpoints", po::value<unsigned>()->default_value(0), "checkpoint rounds after the first")(
+      "vcpus", po::value<unsigned>()->default_value(2), "PV vcpus")(
+      "width", po::value<unsigned>()->default_value(64), "PV guest width: 32 or 64")(
+      "legacy", po::bool_switch(), "a legacy (Xen <= 4.5) stream; --format xl adds an xl header")(
+      "toolstack-width", po::value<unsigned>()->default_value(64), "legacy toolstack width: 32 or 64")(
+      "mixed-pages", po::bool_switch(), "page bodies like a guest's memory (zero, text-like, random)")(
+      "compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")(
+      "level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")(
+      "force", po::bool_switch(), "write to a terminal anyway")(
+      "connect", po::value<std::string>(), "ADDR: send the stream over a connection to ADDR instead of -o")(
+      "rate", po::value<std::string>(), "RATE: at most RATE bytes per second (64K, 16M, 1G, ...)");
   cli::add_stats_options(desc);
   return desc;
 }
@@ -68,8 +67,9 @@ GenRequest gen_request(const po::variables_map& vm) {
     cli::usage_error("gen", "bad --size '" + vm["size"].as<std::string>() + "'");
   g.hvm = cli::choose<bool>("gen", "--type", vm["type"].as<std::string>(), {{"hvm", true}, {"pv", false}});
   using Container = xsr::GenOptions::Container;
-  g.container = cli::choose<Container>("gen", "--format", vm["format"].as<std::string>(),
-                                       {{"libxc", Container::libxc}, {"libxl", Container::libxl}, {"xl", Container::xl}});
+  g.container = cli::choose<Container>(
+      "gen", "--format", vm["format"].as<std::string>(),
+      {{"libxc", Container::libxc}, {"libxl", Container::libxl}, {"xl", Container::xl}});
   g.version = cli::stream_version("gen", vm["stream-version"].as<unsigned>());
   g.seed = vm["seed"].as<std::uint64_t>();
   g.shuffle = cli::choose<bool>("gen", "--order", vm["order"].as<std::string>(),
@@ -86,7 +86,8 @@ GenRequest gen_request(const po::variables_map& vm) {
   if (vm.count("rate")) {
     const std::string rate = vm["rate"].as<std::string>();
     if (!xsr::parse_size(rate, g.rate) || g.rate == 0)
-      cli::usage_error("gen", "--rate must be a number of bytes per second above 0 (64K, 16M, 1G), not '" + rate + "'");
+      cli::usage_error(
+          "gen", "--rate must be a number of bytes per second above 0 (64K, 16M, 1G), not '" + rate + "'");
   }
   return req;
 }
@@ -104,7 +105,8 @@ class GenOutput {
 
   void open(const po::variables_map& vm) {
     const bool to_socket = vm.count("connect") > 0;
-    if (to_socket && !vm["output"].defaulted()) cli::usage_error("gen", "an output and --connect are exclusive");
+    if (to_socket && !vm["output"].defaulted())
+      cli::usage_error("gen", "an output and --connect are exclusive");
     std::string err;
     if (to_socket) {
       const auto a = xsr::net::parse_address(vm["connect"].as<std::string>());
@@ -126,7 +128,8 @@ class GenOutput {
   // set. Returns `error`, or else what failed here.
   std::string finish(std::string error) {
     if (sock_ >= 0) {
-      if (::shutdown(sock_, SHUT_WR) != 0 && error.empty()) error = std::string("shutdown: ") + std::strerror(errno);
+      if (::shutdown(sock_, SHUT_WR) != 0 && error.empty())
+        error = std::string("shutdown: ") + std::strerror(errno);
       if (::close(sock_) != 0 && error.empty()) error = std::string("close: ") + std::strerror(errno);
       sock_ = -1;
       return error;

@@ -21,15 +21,14 @@ po::options_description inspect_options() {
       "IMAGE is FILE, FD or - (stdin, the default). A legacy (Xen <= 4.5) image is\n"
       "converted on the way in and described as the v3 stream it converts to.\n"
       "Exit status: 0 valid, 1 invalid or truncated (the valid prefix is described), 2 usage.\n\nOptions");
-  desc.add_options()
-      ("help,h", "show this help")
-      ("image", po::value<std::string>()->default_value("-"), "FILE, FD or -")
-      ("json", po::bool_switch(), "one JSON document (schema: docs/inspect-json.md)")
-      ("records", po::bool_switch(), "list every header and record with its offset, type and length")
-      ("config", po::bool_switch(), "print the xl / libvirt domain config")
-      ("verbose,v", po::bool_switch(), "say how the image is read (on stderr)")
-      ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
-      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  desc.add_options()("help,h", "show this help")("image", po::value<std::string>()->default_value("-"),
+                                                 "FILE, FD or -")(
+      "json", po::bool_switch(), "one JSON document (schema: docs/inspect-json.md)")(
+      "records", po::bool_switch(), "list every header and record with its offset, type and length")(
+      "config", po::bool_switch(), "print the xl / libvirt domain config")(
+      "verbose,v", po::bool_switch(), "say how the image is read (on stderr)")(
+      "no-progress", po::bool_switch(), "no progress bar even on a terminal")(
+      "io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
   return desc;
 }
 
@@ -57,7 +56,8 @@ void list_records(xsr::InspectOptions& opt, bool json, bool& first) {
 
 // The report on stdout: JSON (the members lib/inspect formats, after the
 // streamed record list when there is one) or text.
-void print_report(const std::string& name, const xsr::InspectReport& rep, bool json, bool records, bool config) {
+void print_report(const std::string& name, const xsr::InspectReport& rep, bool json, bool records,
+                  bool config) {
   if (json) {
     const std::string members = xsr::inspect_json_members(name, rep, config);
     if (records) std::printf("\n  ],\n%s\n}\n", members.c_str());
@@ -66,7 +66,8 @@ void print_report(const std::string& name, const xsr::InspectReport& rep, bool j
     if (records) std::fputc('\n', stdout);
     std::fputs(xsr::inspect_text(name, rep, config).c_str(), stdout);
   }
-  if (std::fflush(stdout) != 0 || std::ferror(stdout)) cli::die(cli::kFailed, "inspect: writing the report failed");
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    cli::die(cli::kFailed, "inspect: writing the report failed");
 }
 
 }  // namespace
@@ -79,10 +80,12 @@ int cmd_inspect(int argc, char** argv) {
   if (vm.count("help")) return print_help(desc);
   const std::string spec = vm["image"].as<std::string>();
   const std::string name = cli::display_name(spec, "<stdin>");
-  const bool json = vm["json"].as<bool>(), records = vm["records"].as<bool>(), config = vm["config"].as<bool>();
+  const bool json = vm["json"].as<bool>(), records = vm["records"].as<bool>(),
+             config = vm["config"].as<bool>();
   cli::ignore_sigpipe();
   OpenedImage o;
-  open_image(o, spec, name, cli::io_mode("inspect", vm["io"].as<std::string>()), "inspect", vm["verbose"].as<bool>());
+  open_image(o, spec, name, cli::io_mode("inspect", vm["io"].as<std::string>()), "inspect",
+             vm["verbose"].as<bool>());
 
   xsr::InspectOptions opt;
   bool first = true;

@@ -33,30 +33,28 @@ po::options_description relay_options() {
       "--connect. ADDR: HOST:PORT, [IPV6]:PORT or unix:PATH.\n"
       "Exit status: 0 forwarded whole, 1 invalid, truncated, timed out or a peer\n"
       "failed, 2 usage or tool error.\n\nOptions");
-  desc.add_options()
-      ("help,h", "show this help")
-      ("input", po::value<std::string>()->default_value("-"), "FILE, FD number or - (stdin)")
-      ("output,o", po::value<std::string>()->default_value("-"), "FD number, - (stdout) or FILE")
-      ("listen,l", po::value<std::string>(), "read the stream from one connection accepted on ADDR")
-      ("connect,c", po::value<std::string>(), "forward to a connection made to ADDR")
-      ("format,f", po::value<std::string>()->default_value("auto"), "auto, libxc, libxl or xl")
-      ("strict,s", po::bool_switch(), "also apply the rules Xen's restore enforces")
-      ("checkpointed", po::bool_switch(), "with --strict: a bare libxc stream may hold CHECKPOINTs")
-      ("convert", po::bool_switch(), "convert a legacy (Xen <= 4.5) stream to v3 on the way")
-      ("width,w", po::value<unsigned>(), "--convert: legacy toolstack width, 32 or 64")
-      ("guest,g", po::value<std::string>(), "--convert: guest type, pv or hvm")
-      ("convert-format", po::value<std::string>(),
-       "--convert: libxc or libxl (default: libxl behind an xl or libvirt header)")
-      ("skip-qemu", po::bool_switch(), "--convert, libxc output: leave the qemu record out")
-      ("stream-version", po::value<unsigned>()->default_value(3), "--convert: 2 writes a v2 stream")
-      ("then-copy", po::bool_switch(), "after the stream, copy what follows (both ways between sockets)")
-      ("timeout,t", po::value<double>(), "give up when a peer moves no byte for SECONDS")
-      ("hold", po::value<std::string>()->default_value("64M"), "longest record held while it is checked");
+  desc.add_options()("help,h", "show this help")("input", po::value<std::string>()->default_value("-"),
+                                                 "FILE, FD number or - (stdin)")(
+      "output,o", po::value<std::string>()->default_value("-"), "FD number, - (stdout) or FILE")(
+      "listen,l", po::value<std::string>(), "read the stream from one connection accepted on ADDR")(
+      "connect,c", po::value<std::string>(), "forward to a connection made to ADDR")(
+      "format,f", po::value<std::string>()->default_value("auto"), "auto, libxc, libxl or xl")(
+      "strict,s", po::bool_switch(), "also apply the rules Xen's restore enforces")(
+      "checkpointed", po::bool_switch(), "with --strict: a bare libxc stream may hold CHECKPOINTs")(
+      "convert", po::bool_switch(), "convert a legacy (Xen <= 4.5) stream to v3 on the way")(
+      "width,w", po::value<unsigned>(), "--convert: legacy toolstack width, 32 or 64")(
+      "guest,g", po::value<std::string>(), "--convert: guest type, pv or hvm")(
+      "convert-format", po::value<std::string>(),
+      "--convert: libxc or libxl (default: libxl behind an xl or libvirt header)")(
+      "skip-qemu", po::bool_switch(), "--convert, libxc output: leave the qemu record out")(
+      "stream-version", po::value<unsigned>()->default_value(3), "--convert: 2 writes a v2 stream")(
+      "then-copy", po::bool_switch(), "after the stream, copy what follows (both ways between sockets)")(
+      "timeout,t", po::value<double>(), "give up when a peer moves no byte for SECONDS")(
+      "hold", po::value<std::string>()->default_value("64M"), "longest record held while it is checked");
   cli::add_stats_options(desc, cli::kRelayStatsHelp);
-  desc.add_options()
-      ("verbose,v", po::bool_switch(), "the reference's -v lines on stderr, and the I/O paths")
-      ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
-      ("io", po::value<std::string>()->default_value("auto"), "header reads: auto, uring or read");
+  desc.add_options()("verbose,v", po::bool_switch(), "the reference's -v lines on stderr, and the I/O paths")(
+      "quiet,q", po::bool_switch(), "print nothing; the exit status tells")(
+      "io", po::value<std::string>()->default_value("auto"), "header reads: auto, uring or read");
   return desc;
 }
 
@@ -74,9 +72,10 @@ void conversion_request(const po::variables_map& vm, xsr::RelayOptions& opt) {
                           : xsr::RelayOptions::OutFormat::libxc;
   opt.conv.skip_qemu = vm["skip-qemu"].as<bool>();
   opt.conv.stream_version = cli::stream_version("relay", vm["stream-version"].as<unsigned>());
-  if (!opt.convert && (vm.count("width") || vm.count("guest") || vm.count("convert-format") || opt.conv.skip_qemu ||
-                       !vm["stream-version"].defaulted()))
-    cli::usage_error("relay", "--width, --guest, --convert-format, --skip-qemu and --stream-version need --convert");
+  if (!opt.convert && (vm.count("width") || vm.count("guest") || vm.count("convert-format") ||
+                       opt.conv.skip_qemu || !vm["stream-version"].defaulted()))
+    cli::usage_error("relay",
+                     "--width, --guest, --convert-format, --skip-qemu and --stream-version need --convert");
 }
 
 // The relay asked for: how the stream is checked, converted and carried.
@@ -87,16 +86,19 @@ xsr::RelayOptions relay_request(const po::variables_map& vm, bool verbose, bool 
   opt.verify.checkpointed = vm["checkpointed"].as<bool>();
   // The reference's -v lines go to stderr: stdout may be the stream.
   if (verbose) opt.verify.info = [](const std::string& l) { std::fprintf(stderr, "%s\n", l.c_str()); };
-  if (!quiet) opt.verify.note = [](const std::string& l) { std::fprintf(stderr, "xsr: note: %s\n", l.c_str()); };
+  if (!quiet)
+    opt.verify.note = [](const std::string& l) { std::fprintf(stderr, "xsr: note: %s\n", l.c_str()); };
   conversion_request(vm, opt);
   opt.then_copy = vm["then-copy"].as<bool>();
   if (vm.count("timeout")) {
     const double s = vm["timeout"].as<double>();
-    if (!(s > 0) || s > 86400 * 365) cli::usage_error("relay", "--timeout must be a positive number of seconds");
+    if (!(s > 0) || s > 86400 * 365)
+      cli::usage_error("relay", "--timeout must be a positive number of seconds");
     opt.timeout_ms = static_cast<int>(s * 1000 + 0.5);
   }
   if (!xsr::parse_size(vm["hold"].as<std::string>(), opt.max_hold) || opt.max_hold < (1u << 20))
-    cli::usage_error("relay", "--hold must be a size of at least 1M, not '" + vm["hold"].as<std::string>() + "'");
+    cli::usage_error("relay",
+                     "--hold must be a size of at least 1M, not '" + vm["hold"].as<std::string>() + "'");
   opt.io = cli::io_mode("relay", vm["io"].as<std::string>(), cli::IoModes::streams);
   return opt;
 }
@@ -189,8 +191,8 @@ int report_failure(const xsr::RelayResult& r, Ends& e, bool quiet) {
       std::fprintf(stderr, "xsr relay: %s: %s; forwarded %llu bytes before it\n", e.in_name.c_str(),
                    r.error.message().c_str(), static_cast<unsigned long long>(r.out_bytes));
     else
-      std::fprintf(stderr, "xsr relay: %s: %s (after %llu bytes)\n", e.out_name.c_str(), r.out_error.detail.c_str(),
-                   static_cast<unsigned long long>(r.out_bytes));
+      std::fprintf(stderr, "xsr relay: %s: %s (after %llu bytes)\n", e.out_name.c_str(),
+                   r.out_error.detail.c_str(), static_cast<unsigned long long>(r.out_bytes));
   }
   return r.error ? cli::exit_status(r.error) : cli::kFailed;
 }
@@ -209,8 +211,9 @@ int report_success(const xsr::RelayResult& r, Ends& e, bool then_copy, bool quie
   if (quiet) return cli::kOk;
   std::fprintf(stderr, "xsr relay: forwarded %s (%s stream, %llu records, %llu pages%s) from %s to %s",
                xsr::format_bytes(r.out_bytes).c_str(), r.stats.container.c_str(),
-               static_cast<unsigned long long>(r.stats.records), static_cast<unsigned long long>(r.stats.pages),
-               r.converted ? ", converted from legacy" : "", e.in_name.c_str(), e.out_name.c_str());
+               static_cast<unsigned long long>(r.stats.records),
+               static_cast<unsigned long long>(r.stats.pages), r.converted ? ", converted from legacy" : "",
+               e.in_name.c_str(), e.out_name.c_str());
   if (then_copy)
     std::fprintf(stderr, "; then %llu bytes on, %llu back", static_cast<unsigned long long>(r.copied_forward),
                  static_cast<unsigned long long>(r.copied_back));
@@ -231,7 +234,8 @@ int cmd_relay(int argc, char** argv) {
   std::unique_ptr<cli::RunStats> stats = cli::make_stats(vm, "relay", cli::kRelayStatsHelp, quiet);
   Ends e;
   e.connect = vm.count("connect") > 0;
-  if (vm.count("listen") && !vm["input"].defaulted()) cli::usage_error("relay", "give IN or --listen, not both");
+  if (vm.count("listen") && !vm["input"].defaulted())
+    cli::usage_error("relay", "give IN or --listen, not both");
   if (e.connect && !vm["output"].defaulted()) cli::usage_error("relay", "give -o OUT or --connect, not both");
   cli::ignore_sigpipe();  // a receiver that left is an error line, not a silent death
   if (vm.count("listen")) start_listening(vm, verbose, e);

@@ -31,19 +31,19 @@ po::options_description verify_options() {
       "verifies what arrives; with port 0 the port taken is said on stderr\n"
       "('xsr verify: listening on 127.0.0.1:PORT').\n"
       "Exit status: 0 valid, 1 invalid or truncated (or no connection), 2 tool error.\n\nOptions");
-  desc.add_options()
-      ("help,h", "show this help")
-      ("input", po::value<std::string>()->default_value("-"), "FILE, FD number or - (stdin)")
-      ("format,f", po::value<std::string>()->default_value("auto"), "auto, libxc, libxl or xl")
-      ("strict,s", po::bool_switch(), "also apply the rules Xen's restore enforces")
-      ("checkpointed", po::bool_switch(), "with --strict: a bare libxc stream may hold CHECKPOINTs")
-      ("json,j", po::bool_switch(), "print the verdict and counts as JSON on stdout")
-      ("verbose,v", po::bool_switch(), "print every record as the reference's -v does, and the I/O path")
-      ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
-      ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
-      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read")
-      ("listen", po::value<std::string>(), "ADDR: accept one connection and verify what arrives on it")
-      ("timeout", po::value<double>(), "with --listen: SECONDS to wait for the connection (default: no limit)");
+  desc.add_options()("help,h", "show this help")("input", po::value<std::string>()->default_value("-"),
+                                                 "FILE, FD number or - (stdin)")(
+      "format,f", po::value<std::string>()->default_value("auto"), "auto, libxc, libxl or xl")(
+      "strict,s", po::bool_switch(), "also apply the rules Xen's restore enforces")(
+      "checkpointed", po::bool_switch(), "with --strict: a bare libxc stream may hold CHECKPOINTs")(
+      "json,j", po::bool_switch(), "print the verdict and counts as JSON on stdout")(
+      "verbose,v", po::bool_switch(), "print every record as the reference's -v does, and the I/O path")(
+      "quiet,q", po::bool_switch(), "print nothing; the exit status tells")(
+      "no-progress", po::bool_switch(), "no progress bar even on a terminal")(
+      "io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read")(
+      "listen", po::value<std::string>(), "ADDR: accept one connection and verify what arrives on it")(
+      "timeout", po::value<double>(),
+      "with --listen: SECONDS to wait for the connection (default: no limit)");
   cli::add_stats_options(desc);
   return desc;
 }
@@ -92,7 +92,8 @@ bool accept_input(const po::variables_map& vm, bool verbose, bool quiet, Input& 
   int timeout_ms = -1;
   if (vm.count("timeout")) {
     const double t = vm["timeout"].as<double>();
-    if (!std::isfinite(t) || t <= 0 || t > 2e6) cli::usage_error("verify", "--timeout must be a number of seconds above 0");
+    if (!std::isfinite(t) || t <= 0 || t > 2e6)
+      cli::usage_error("verify", "--timeout must be a number of seconds above 0");
     timeout_ms = std::max(1, static_cast<int>(t * 1000));
   }
   const auto a = xsr::net::parse_address(vm["listen"].as<std::string>());
@@ -121,13 +122,14 @@ bool accept_input(const po::variables_map& vm, bool verbose, bool quiet, Input& 
 
 // The line a valid stream gets on stdout.
 void print_valid(const std::string& name, const xsr::StreamStats& st) {
-  const std::string from = st.legacy_converted
-                               ? ", legacy converted"
-                               : " from Xen " + std::to_string(st.xen_major) + "." + std::to_string(st.xen_minor);
-  const std::string checkpoints = st.checkpoints ? ", " + std::to_string(st.checkpoints) + " checkpoints" : "";
+  const std::string from =
+      st.legacy_converted ? ", legacy converted"
+                          : " from Xen " + std::to_string(st.xen_major) + "." + std::to_string(st.xen_minor);
+  const std::string checkpoints =
+      st.checkpoints ? ", " + std::to_string(st.checkpoints) + " checkpoints" : "";
   std::printf("%s: valid %s stream (libxc v%u, %s%s), %s, %llu records, %llu pages%s\n", name.c_str(),
-              st.container.c_str(), st.libxc_version, st.domain_type == 1 ? "x86 PV" : "x86 HVM", from.c_str(),
-              xsr::format_bytes(st.bytes).c_str(), static_cast<unsigned long long>(st.records),
+              st.container.c_str(), st.libxc_version, st.domain_type == 1 ? "x86 PV" : "x86 HVM",
+              from.c_str(), xsr::format_bytes(st.bytes).c_str(), static_cast<unsigned long long>(st.records),
               static_cast<unsigned long long>(st.pages), checkpoints.c_str());
 }
 
@@ -180,7 +182,8 @@ int cmd_verify(int argc, char** argv) {
   // Status 2, "tool error", as the README has it (convert says 1).
   if (!src.source) cli::die(cli::kUsage, "verify: cannot open " + src.error.detail);
   if (verbose) {
-    std::fprintf(stderr, "xsr: reading %s through %s\n", in.name.c_str(), std::string(src.source->kind()).c_str());
+    std::fprintf(stderr, "xsr: reading %s through %s\n", in.name.c_str(),
+                 std::string(src.source->kind()).c_str());
     if (!src.note.empty()) std::fprintf(stderr, "xsr: %s\n", src.note.c_str());
   }
   // A bar only for large inputs on a terminal: small ones finish first.
@@ -202,7 +205,8 @@ int cmd_verify(int argc, char** argv) {
   if (stats) {
     stats->set_bytes(st.bytes);
     stats->stop();
-    stats_ok = cli::write_stats_json(stats.get(), vm, "verify", cli::verdict_json(e ? e.message() : std::string()));
+    stats_ok =
+        cli::write_stats_json(stats.get(), vm, "verify", cli::verdict_json(e ? e.message() : std::string()));
   }
   if (json) std::fputs(cli::dump(cli::verify_json(in.name, e, st, secs), 2).c_str(), stdout);
   if (e) {

@@ -17,7 +17,8 @@ void open_image(OpenedImage& o, const std::string& spec, const std::string& name
   if (xsr::Error e = o.img.open(*o.src.source))
     cli::die(cli::kFailed, std::string(cmd) + ": " + name + ": " + e.detail);
   if (!verbose) return;
-  std::fprintf(stderr, "xsr %s: reading %s through %s\n", cmd, name.c_str(), std::string(o.src.source->kind()).c_str());
+  std::fprintf(stderr, "xsr %s: reading %s through %s\n", cmd, name.c_str(),
+               std::string(o.src.source->kind()).c_str());
   if (!o.src.note.empty()) std::fprintf(stderr, "xsr %s: %s\n", cmd, o.src.note.c_str());
   if (o.img.legacy())
     std::fprintf(stderr,
@@ -31,7 +32,8 @@ int compressed_output(xsr::CompressedOutput& zout, int fd, xsr::Codec codec, int
   if (codec == xsr::Codec::none) return fd;
   if (xsr::Error e = zout.start(fd, codec, level)) cli::die(cli::kUsage, std::string(cmd) + ": " + e.detail);
   if (verbose)
-    std::fprintf(stderr, "xsr %s: output compressed (%s) through Boost.Iostreams in a second thread, not zero-copy\n",
+    std::fprintf(stderr,
+                 "xsr %s: output compressed (%s) through Boost.Iostreams in a second thread, not zero-copy\n",
                  cmd, std::string(xsr::codec_name(codec)).c_str());
   return zout.fd();
 }

@@ -15,7 +15,6 @@ namespace {
 using u64 = std::uint64_t;
 using u32 = std::uint32_t;
 
-
 // Python's repr() of a bytes object, as the reference prints block ids and
 // the qemu signature: b'vcpu'.
 std::string py_bytes_repr(const std::byte* p, std::size_t n) {
@@ -101,7 +100,7 @@ class Converter {
       return fail(Errc::io, strprintf("reading %s failed: %s", what, in_.error_text().c_str()), pos());
     return fail(Errc::truncated,
                 strprintf("stream truncated: %s needs %llu bytes, input ended after %llu", what,
-                    static_cast<unsigned long long>(need), static_cast<unsigned long long>(got)),
+                          static_cast<unsigned long long>(need), static_cast<unsigned long long>(got)),
                 pos());
   }
 
@@ -154,7 +153,7 @@ class Converter {
     const u64 len = head_len + n;
     if (len > 0xffffffffull)
       return fail(Errc::too_large, strprintf("%s of %llu bytes does not fit a record", what,
-                                       static_cast<unsigned long long>(n)));
+                                             static_cast<unsigned long long>(n)));
     record_header(type, len);
     if (head_len) out_.write(head, head_len);
     // Record bodies other than pages are what a verifier reads.
@@ -220,8 +219,7 @@ Error Converter::body() {
     out_.put(h);
     record(libxl::LIBXC_CONTEXT, nullptr, 0);
   }
-  libxc::ImageHeader ih{bswap64(libxc::kMarker), bswap32(libxc::kIdent), bswap32(o_.stream_version),
-                        0, 0, 0};
+  libxc::ImageHeader ih{bswap64(libxc::kMarker), bswap32(libxc::kIdent), bswap32(o_.stream_version), 0, 0, 0};
   out_.put(ih);
   // Xen major 0 marks a converted stream; minor 1 is the converter version.
   libxc::DomainHeader dh{pv_ ? u32{libxc::kX86Pv} : u32{libxc::kX86Hvm}, 12, 0, 0, 1};
@@ -270,7 +268,8 @@ Error Converter::libvirt_header() {
   if (std::memcmp(h.magic, libvirt::kMagic, libvirt::kMagicLen) != 0)
     return fail(Errc::bad_header, "No libvirt header");
   if (h.version != 1)
-    return fail(Errc::bad_header, strprintf("libvirt header version %u: no legacy stream follows", h.version));
+    return fail(Errc::bad_header,
+                strprintf("libvirt header version %u: no legacy stream follows", h.version));
   h.version = 2;  // a libxl v2 stream follows once converted
   out_.put(h);
   return forward(h.xml_len, "libvirt domain XML");
@@ -283,8 +282,8 @@ Error Converter::pv_extended_info() {
   if (Error e = read_ulong(marker, "extended info marker")) return e;
   const u64 expect = o_.width == 32 ? 0xffffffffull : ~u64{0};
   if (marker != expect)
-    return fail(Errc::bad_record, strprintf("Unexpected extended info marker 0x%llx",
-                                      static_cast<unsigned long long>(marker)));
+    return fail(Errc::bad_record,
+                strprintf("Unexpected extended info marker 0x%llx", static_cast<unsigned long long>(marker)));
   u32 total = 0;
   if (Error e = read(total, "extended info length")) return e;
   info(strprintf("Extended Info: length 0x%x", total));
@@ -299,7 +298,7 @@ Error Converter::pv_extended_info() {
     if (Error e = read(&blk, 8, "extended info block header")) return e;
     so_far += 8;
     info(strprintf("  Record type: %s, size 0x%x",
-             py_bytes_repr(reinterpret_cast<const std::byte*>(blk.id), 4).c_str(), blk.size));
+                   py_bytes_repr(reinterpret_cast<const std::byte*>(blk.id), 4).c_str(), blk.size));
     if (std::memcmp(blk.id, "vcpu", 4) == 0) {
       if (Error e = skip(blk.size, "vcpu block")) return e;
       basic_len_ = blk.size;
@@ -314,7 +313,8 @@ Error Converter::pv_extended_info() {
       } else {
         return fail(Errc::bad_record,
                     strprintf("Unable to determine guest width/level: vcpu block size 0x%x, expected "
-                        "0x1430 or 0xaf0", blk.size));
+                              "0x1430 or 0xaf0",
+                              blk.size));
       }
       vcpu_block_ = true;
       libxc::X86PvInfo pi{static_cast<std::uint8_t>(guest_width_), static_cast<std::uint8_t>(levels_), 0, 0};
@@ -336,7 +336,7 @@ Error Converter::pv_extended_info() {
   }
   if (so_far != total)
     return fail(Errc::bad_record, strprintf("Overshot Extended Info size by %llu bytes",
-                                      static_cast<unsigned long long>(so_far - total)));
+                                            static_cast<unsigned long long>(so_far - total)));
   if (!vcpu_block_)
     return fail(Errc::bad_record, "no vcpu block: the guest's width and page-table levels are unknown");
   return {};
@@ -349,11 +349,11 @@ Error Converter::pv_p2m_frames() {
   // The reference's floor division gives 0 frames for a p2m size of 0.
   const u64 frames = p2m_size_ == 0 ? 0 : (p2m_size_ - 1) / fpp + 1;
   info(strprintf("P2M frames: fpp %llu, p2m_frame_len %llu", static_cast<unsigned long long>(fpp),
-           static_cast<unsigned long long>(frames)));
+                 static_cast<unsigned long long>(frames)));
   if (p2m_size_ == 0) return fail(Errc::bad_record, "p2m size 0: a PV guest has at least one pfn");
   if (p2m_size_ > (u64{1} << 32))
     return fail(Errc::bad_record, strprintf("p2m size 0x%llx does not fit the v2 P2M_FRAMES record",
-                                      static_cast<unsigned long long>(p2m_size_)));
+                                            static_cast<unsigned long long>(p2m_size_)));
   const u64 len = 8 + 8 * frames;
   record_header(libxc::X86_PV_P2M_FRAMES, len);
   out_.put(libxc::X86PvP2mFrames{0, static_cast<u32>(p2m_size_ - 1)});
@@ -365,7 +365,8 @@ Error Converter::pv_p2m_frames() {
   while (left > 0) {
     const std::size_t n = static_cast<std::size_t>(std::min<u64>(left, 4096));
     Bytes b = in_.peek(n * ul);
-    if (b.size() < n * ul) return in_short((frames - left + n) * ul, (frames - left) * ul + b.size(), "p2m frame list");
+    if (b.size() < n * ul)
+      return in_short((frames - left + n) * ul, (frames - left) * ul + b.size(), "p2m frame list");
     for (std::size_t i = 0; i < n; ++i)
       wide[i] = ul == 4 ? load<u32>(b.data() + 4 * i) : load<u64>(b.data() + 8 * i);
     out_.write(wide, 8 * n);
@@ -435,19 +436,14 @@ Error Converter::hvm_param(std::int32_t marker, u64 idx, std::vector<u64>& param
 // A chunk other than a page batch, an HVM param or the END.
 Error Converter::chunk(std::int32_t marker) {
   switch (marker) {
-    case legacy::ENABLE_VERIFY_MODE:
-      info("This is a debug stream");
-      return {};
-    case legacy::LAST_CHECKPOINT:
-      info("  Last Checkpoint");
-      return {};
-    case legacy::VCPU_INFO:
-      return vcpu_info();
+    case legacy::ENABLE_VERIFY_MODE: info("This is a debug stream"); return {};
+    case legacy::LAST_CHECKPOINT: info("  Last Checkpoint"); return {};
+    case legacy::VCPU_INFO: return vcpu_info();
     case legacy::TSC_INFO: {
       legacy::TscChunk t;
       if (Error e = read(t, "TSC info")) return e;
       info(strprintf("  X86_TSC_INFO: mode %u, %llu ns, %u khz, %u incarn", t.mode,
-               static_cast<unsigned long long>(t.nsec), t.khz, t.incarnation));
+                     static_cast<unsigned long long>(t.nsec), t.khz, t.incarnation));
       libxc::X86TscInfo r{t.mode, t.khz, t.nsec, t.incarnation, 0};
       record(libxc::X86_TSC_INFO, &r, sizeof r);
       return {};
@@ -467,10 +463,9 @@ Error Converter::chunk(std::int32_t marker) {
     case legacy::TMEM:
     case legacy::TMEM_EXTRA:
     case legacy::ENABLE_COMPRESSION:
-      return fail(Errc::unsupported,
-                  strprintf("%s chunks are not supported (nor by Xen's converter)", legacy::chunk_name(marker)));
-    default:
-      return fail(Errc::bad_record, strprintf("Unrecognised chunk %d", marker));
+      return fail(Errc::unsupported, strprintf("%s chunks are not supported (nor by Xen's converter)",
+                                               legacy::chunk_name(marker)));
+    default: return fail(Errc::bad_record, strprintf("Unrecognised chunk %d", marker));
   }
 }
 
@@ -493,8 +488,7 @@ Error Converter::vcpu_info() {
       }
   }
   std::string map = "[";
-  for (std::size_t i = 0; i < online_.size(); ++i)
-    map += (i ? ", " : "") + std::to_string(online_[i]);
+  for (std::size_t i = 0; i < online_.size(); ++i) map += (i ? ", " : "") + std::to_string(online_[i]);
   map += "]";
   info(strprintf("  Vcpu info: max_id %d, online map ", max_vcpu_id_) + map);
   return {};
@@ -502,7 +496,8 @@ Error Converter::vcpu_info() {
 
 Error Converter::page_batch(std::int32_t count) {
   if (count > legacy::kMaxBatch)
-    return fail(Errc::bad_record, strprintf("Page batch (%d) exceeded MAX_BATCH (%d)", count, legacy::kMaxBatch));
+    return fail(Errc::bad_record,
+                strprintf("Page batch (%d) exceeded MAX_BATCH (%d)", count, legacy::kMaxBatch));
   ++batches_;
   const std::size_t ul = o_.width / 8;
   const std::size_t n = static_cast<std::size_t>(count);
@@ -518,7 +513,7 @@ Error Converter::page_batch(std::int32_t count) {
     if (libxc::page_type_reserved(type))
       return fail(Errc::bad_record,
                   strprintf("pfn entry %zu 0x%llx has reserved page type %u (no restore accepts it)", i,
-                      static_cast<unsigned long long>(x), type));
+                            static_cast<unsigned long long>(x), type));
     if ((x & legacy::kTypeMask) < legacy::kFirstPageless) ++nr_pages;
     batch_.push_back(x);
   }
@@ -548,7 +543,8 @@ Error Converter::toolstack(u32 size) {
     return {};
   }
   if (size > kMaxPeek)
-    return fail(Errc::too_large, strprintf("toolstack data of %u bytes (xsr reads at most %zu)", size, kMaxPeek));
+    return fail(Errc::too_large,
+                strprintf("toolstack data of %u bytes (xsr reads at most %zu)", size, kMaxPeek));
   std::vector<std::byte> data(size);
   if (Error e = read(data.data(), size, "toolstack data")) return e;
   info(strprintf("  Toolstack Data: sz 0x%x", size));
@@ -569,7 +565,8 @@ Error Converter::toolstack(u32 size) {
     if (size - at < take) return fail(Errc::bad_record, "Remaining data too short for physmap name");
     const std::byte* name = data.data() + at;
     at += static_cast<std::size_t>(take);
-    if (name[pe.namelen - 1] != std::byte{0}) return fail(Errc::bad_record, "physmap name not NUL terminated");
+    if (name[pe.namelen - 1] != std::byte{0})
+      return fail(Errc::bad_record, "physmap name not NUL terminated");
     char root[64];
     std::snprintf(root, sizeof root, "physmap/%llx", static_cast<unsigned long long>(pe.phys_offset));
     const std::string start = strprintf("%llx", static_cast<unsigned long long>(pe.start_addr));
@@ -605,7 +602,8 @@ Error Converter::pv_tail() {
     where_ = pos();
     context_ = strprintf("PV tail, vcpu %u", vcpu);
     libxc::X86PvVcpuHeader vh{vcpu, 0};
-    if (Error e = record_forward(libxc::X86_PV_VCPU_BASIC, &vh, sizeof vh, basic_len_, "vcpu basic context")) return e;
+    if (Error e = record_forward(libxc::X86_PV_VCPU_BASIC, &vh, sizeof vh, basic_len_, "vcpu basic context"))
+      return e;
     info(strprintf("Got VCPU basic (size 0x%x)", basic_len_));
     if (extd_) {
       if (Error e = record_forward(libxc::X86_PV_VCPU_EXTENDED, &vh, sizeof vh, legacy::kExtendedCtx,
@@ -618,11 +616,11 @@ Error Converter::pv_tail() {
       if (Error e = read(mq, "vcpu xsave header")) return e;
       if (xsave_len_ < 16 || mq[1] != u64{xsave_len_} - 16)
         return fail(Errc::bad_record, strprintf("xsave size 0x%llx, expected xcnt length 0x%x - 16",
-                                          static_cast<unsigned long long>(mq[1]), xsave_len_));
+                                                static_cast<unsigned long long>(mq[1]), xsave_len_));
       if (Error e = record_forward(libxc::X86_PV_VCPU_XSAVE, &vh, sizeof vh, mq[1], "vcpu xsave context"))
         return e;
       info(strprintf("Got VCPU xsave (mask 0x%llx, size 0x%llx)", static_cast<unsigned long long>(mq[0]),
-               static_cast<unsigned long long>(mq[1])));
+                     static_cast<unsigned long long>(mq[1])));
     }
   }
   context_ = "PV tail, shared info";
@@ -639,7 +637,7 @@ Error Converter::hvm_tail() {
   u64 magic[3];
   if (Error e = read(magic, "HVM magic pfns")) return e;
   info(strprintf("Magic pfns: 0x%llx 0x%llx 0x%llx", static_cast<unsigned long long>(magic[0]),
-           static_cast<unsigned long long>(magic[1]), static_cast<unsigned long long>(magic[2])));
+                 static_cast<unsigned long long>(magic[1]), static_cast<unsigned long long>(magic[2])));
   write_hvm_params({5, magic[0], 6, magic[1], 1, magic[2]});
   u32 size;
   if (Error e = read(size, "HVM context size")) return e;
@@ -656,8 +654,8 @@ Error Converter::qemu() {
   if (Error e = read(sig, sizeof sig, "qemu signature")) return e;
   info("Qemu signature: " + py_bytes_repr(reinterpret_cast<const std::byte*>(sig), sizeof sig));
   if (std::memcmp(sig, legacy::kQemuSignature, sizeof sig) != 0)
-    return fail(Errc::unsupported,
-                "Unrecognised Qemu sig " + py_bytes_repr(reinterpret_cast<const std::byte*>(sig), sizeof sig));
+    return fail(Errc::unsupported, "Unrecognised Qemu sig " +
+                                       py_bytes_repr(reinterpret_cast<const std::byte*>(sig), sizeof sig));
   u32 size;
   if (Error e = read(size, "qemu record size")) return e;
   if (o_.libxl) {

@@ -3,8 +3,8 @@
 #include <elf.h>
 #include <sys/stat.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -165,8 +165,8 @@ ExtractResult extract(Source& src, int out_fd, const ExtractOptions& opt) {
   ExtractResult res;
   struct stat st;
   if (!fd_caps(out_fd).has(IoCaps::file) || ::fstat(out_fd, &st) != 0) {
-    res.error = Error::at(Errc::unsupported, 0,
-                          "the output must be a regular file (pages go at their pfn's offset)");
+    res.error =
+        Error::at(Errc::unsupported, 0, "the output must be a regular file (pages go at their pfn's offset)");
     return res;
   }
   Sink out(out_fd);

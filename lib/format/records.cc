@@ -35,8 +35,10 @@ constexpr std::array<RecordInfo, libxc::kRecordTypeCount> kLibxc{{
     {libxc::CHECKPOINT, "CHECKPOINT", "Checkpoint", 0, 0, 1, 2},
     {libxc::CHECKPOINT_DIRTY_PFN_LIST, "CHECKPOINT_DIRTY_PFN_LIST", "Checkpoint dirty pfn list", 0, A, 8, 2},
     {libxc::STATIC_DATA_END, "STATIC_DATA_END", "Static data end", 0, 0, 1, 3},
-    {libxc::X86_CPUID_POLICY, "X86_CPUID_POLICY", "x86 CPUID policy", libxc::kCpuidLeafSize, A, libxc::kCpuidLeafSize, 3},
-    {libxc::X86_MSR_POLICY, "X86_MSR_POLICY", "x86 MSR policy", libxc::kMsrEntrySize, A, libxc::kMsrEntrySize, 3},
+    {libxc::X86_CPUID_POLICY, "X86_CPUID_POLICY", "x86 CPUID policy", libxc::kCpuidLeafSize, A,
+     libxc::kCpuidLeafSize, 3},
+    {libxc::X86_MSR_POLICY, "X86_MSR_POLICY", "x86 MSR policy", libxc::kMsrEntrySize, A, libxc::kMsrEntrySize,
+     3},
 }};
 
 constexpr std::array<RecordInfo, libxl::kRecordTypeCount> kLibxl{{
@@ -68,15 +70,14 @@ const RecordInfo* record_info(Layer layer, std::uint32_t type) {
 std::string record_name(Layer layer, std::uint32_t type) {
   if (const RecordInfo* ri = record_info(layer, type)) return std::string(ri->spec_name);
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%s_0x%08x",
-                (type & kOptionalRecordBit) ? "OPTIONAL" : "UNKNOWN", type);
+  std::snprintf(buf, sizeof buf, "%s_0x%08x", (type & kOptionalRecordBit) ? "OPTIONAL" : "UNKNOWN", type);
   return buf;
 }
 
 std::string_view page_type_name(unsigned type) {
   static constexpr std::array<std::string_view, 16> kNames{
-      "NOTAB",      "L1TAB",      "L2TAB",      "L3TAB",      "L4TAB",  "RESERVED_5",
-      "RESERVED_6", "RESERVED_7", "RESERVED_8", "L1TAB_PIN",  "L2TAB_PIN", "L3TAB_PIN",
+      "NOTAB",      "L1TAB",      "L2TAB",      "L3TAB",     "L4TAB",     "RESERVED_5",
+      "RESERVED_6", "RESERVED_7", "RESERVED_8", "L1TAB_PIN", "L2TAB_PIN", "L3TAB_PIN",
       "L4TAB_PIN",  "BROKEN",     "XALLOC",     "XTAB"};
   return kNames[type & 0xf];
 }
@@ -125,9 +126,10 @@ std::string Error::message() const {
   if (record == kNoRecord) {
     std::snprintf(head, sizeof head, "offset 0x%llx: ", static_cast<unsigned long long>(offset));
   } else {
-    std::snprintf(head, sizeof head, "offset 0x%llx, %srecord %llu (%s): ",
-                  static_cast<unsigned long long>(offset), layer == Layer::libxl ? "libxl " : "",
-                  static_cast<unsigned long long>(record), record_name(layer, type).c_str());
+    std::snprintf(head, sizeof head,
+                  "offset 0x%llx, %srecord %llu (%s): ", static_cast<unsigned long long>(offset),
+                  layer == Layer::libxl ? "libxl " : "", static_cast<unsigned long long>(record),
+                  record_name(layer, type).c_str());
   }
   return head + detail;
 }

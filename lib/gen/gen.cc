@@ -149,8 +149,7 @@ class Generator {
   }
 
   void libxc_headers() {
-    libxc::ImageHeader ih{bswap64(libxc::kMarker), bswap32(libxc::kIdent), bswap32(o_.version),
-                          0, 0, 0};
+    libxc::ImageHeader ih{bswap64(libxc::kMarker), bswap32(libxc::kIdent), bswap32(o_.version), 0, 0, 0};
     w_.out.put(ih);
     libxc::DomainHeader dh{o_.hvm ? u32{libxc::kX86Hvm} : u32{libxc::kX86Pv}, 12, 0, 4, 17};
     w_.out.put(dh);
@@ -158,7 +157,8 @@ class Generator {
 
   void static_data() {
     if (!o_.hvm) {
-      libxc::X86PvInfo pi{static_cast<std::uint8_t>(o_.pv_width), o_.pv_width == 8 ? std::uint8_t{4} : std::uint8_t{3}, 0, 0};
+      libxc::X86PvInfo pi{static_cast<std::uint8_t>(o_.pv_width),
+                          o_.pv_width == 8 ? std::uint8_t{4} : std::uint8_t{3}, 0, 0};
       w_.record(libxc::X86_PV_INFO, &pi, sizeof pi);
     }
     if (o_.version >= 3) {
@@ -233,10 +233,10 @@ class Generator {
     w_.record(libxc::X86_TSC_INFO, &tsc, sizeof tsc);
     if (o_.hvm) {
       std::vector<std::byte> params = pack(libxc::HvmParamsHeader{4, 0});
-      const libxc::HvmParam p[4] = {{1, pfn_range_ - 1},   // STORE_PFN
-                                    {5, pfn_range_ - 2},   // IOREQ_PFN
-                                    {6, pfn_range_ - 3},   // BUFIOREQ_PFN
-                                    {12, 0xfeffc000}};     // IDENT_PT
+      const libxc::HvmParam p[4] = {{1, pfn_range_ - 1},  // STORE_PFN
+                                    {5, pfn_range_ - 2},  // IOREQ_PFN
+                                    {6, pfn_range_ - 3},  // BUFIOREQ_PFN
+                                    {12, 0xfeffc000}};    // IDENT_PT
       append(params, p, sizeof p);
       w_.record(libxc::HVM_PARAMS, params);
       w_.record(libxc::HVM_CONTEXT, hvm_context());
@@ -293,8 +293,9 @@ class Generator {
   void emulator_records() {
     if (!o_.hvm) return;
     std::vector<std::byte> xs = pack(libxl::EmulatorHeader{libxl::kEmuQemuUpstream, 0});
-    static const char kPairs[] = "physmap/f0000000/start_addr\0f0000000\0physmap/f0000000/size\0"
-                                 "800000\0physmap/f0000000/name\0vga";
+    static const char kPairs[] =
+        "physmap/f0000000/start_addr\0f0000000\0physmap/f0000000/size\0"
+        "800000\0physmap/f0000000/name\0vga";
     append(xs, kPairs, sizeof kPairs);  // sizeof keeps the final NUL
     w_.record(libxl::EMULATOR_XENSTORE_DATA, xs);
     std::vector<std::byte> ctx = pack(libxl::EmulatorHeader{libxl::kEmuQemuUpstream, 0});
@@ -378,8 +379,13 @@ class LegacyGenerator {
 
   // HVM param chunks and libxl's physmap toolstack data (one VGA entry).
   void hvm_head() {
-    for (auto [m, v] : {std::pair<std::int32_t, u64>{-3, 0xfeffc000}, {-4, 0xfeffd000}, {-8, pfn_range_ - 4},
-                        {-10, 0}, {-11, 1}, {-19, pfn_range_ - 8}, {-20, 2}}) {
+    for (auto [m, v] : {std::pair<std::int32_t, u64>{-3, 0xfeffc000},
+                        {-4, 0xfeffd000},
+                        {-8, pfn_range_ - 4},
+                        {-10, 0},
+                        {-11, 1},
+                        {-19, pfn_range_ - 8},
+                        {-20, 2}}) {
       w_.out.put(m);
       w_.out.put(u32{0});
       w_.out.put(v);
@@ -525,7 +531,8 @@ GenResult generate(int fd, const GenOptions& opt) {
   if (opt.version != 2 && opt.version != 3) return bad("version must be 2 or 3");
   if (!opt.hvm && opt.pv_width != 4 && opt.pv_width != 8) return bad("PV width must be 4 or 8");
   if (opt.legacy) {
-    if (opt.toolstack_width != 32 && opt.toolstack_width != 64) return bad("toolstack width must be 32 or 64");
+    if (opt.toolstack_width != 32 && opt.toolstack_width != 64)
+      return bad("toolstack width must be 32 or 64");
     LegacyGenerator g(fd, opt);
     return g.run();
   }

@@ -40,7 +40,7 @@ class Collector final : public StreamObserver {
       rep_.config_bytes = len - (kind == HeaderKind::xl ? sizeof(xl::Header) : sizeof(libvirt::Header));
     }
     if (!opt_.record_line) return;
-    std::string layer = kind == HeaderKind::libxl                                  ? "libxl"
+    std::string layer = kind == HeaderKind::libxl                               ? "libxl"
                         : kind == HeaderKind::xl || kind == HeaderKind::libvirt ? "-"
                                                                                 : "libxc";
     if (opt_.records_json)
@@ -93,9 +93,10 @@ class Collector final : public StreamObserver {
     const std::string name = record_name(layer, type);
     const char* lname = layer == Layer::libxc ? "libxc" : "libxl";
     if (opt_.records_json) {
-      std::string l = strprintf("{\"offset\": %llu, \"layer\": \"%s\", \"type\": \"%s\", \"type_id\": %u, \"length\": %llu",
-                                static_cast<unsigned long long>(off), lname, name.c_str(), type,
-                                static_cast<unsigned long long>(len));
+      std::string l = strprintf(
+          "{\"offset\": %llu, \"layer\": \"%s\", \"type\": \"%s\", \"type_id\": %u, \"length\": %llu",
+          static_cast<unsigned long long>(off), lname, name.c_str(), type,
+          static_cast<unsigned long long>(len));
       if (pd)
         l += strprintf(", \"pfns\": %llu, \"pages\": %llu", static_cast<unsigned long long>(batch_entries_),
                        static_cast<unsigned long long>(batch_pages_));
@@ -132,9 +133,7 @@ class Collector final : public StreamObserver {
       case libxc::X86_PV_VCPU_MSRS:
         if (b.size() >= 4) rep_.vcpus[load<u32>(b.data())].insert(pv_vcpu_record(type));
         break;
-      case libxc::SHARED_INFO:
-        rep_.shared_info = true;
-        break;
+      case libxc::SHARED_INFO: rep_.shared_info = true; break;
       case libxc::X86_TSC_INFO:
         if (b.size() >= sizeof(libxc::X86TscInfo)) {
           const auto t = load<libxc::X86TscInfo>(b.data());
@@ -153,14 +152,9 @@ class Collector final : public StreamObserver {
           }
         }
         break;
-      case libxc::X86_CPUID_POLICY:
-        rep_.cpuid_leaves = len / libxc::kCpuidLeafSize;
-        break;
-      case libxc::X86_MSR_POLICY:
-        rep_.msr_entries = len / libxc::kMsrEntrySize;
-        break;
-      default:
-        break;
+      case libxc::X86_CPUID_POLICY: rep_.cpuid_leaves = len / libxc::kCpuidLeafSize; break;
+      case libxc::X86_MSR_POLICY: rep_.msr_entries = len / libxc::kMsrEntrySize; break;
+      default: break;
     }
   }
 
@@ -184,15 +178,12 @@ class Collector final : public StreamObserver {
       case libxl::EMULATOR_CONTEXT:
         if (b.size() >= sizeof(libxl::EmulatorHeader)) {
           const auto h = load<libxl::EmulatorHeader>(b.data());
-          rep_.emulators.push_back({record_name(Layer::libxl, type), emulator_label(h.id), h.index,
-                                    len - sizeof h});
+          rep_.emulators.push_back(
+              {record_name(Layer::libxl, type), emulator_label(h.id), h.index, len - sizeof h});
         }
         break;
-      case libxl::CHECKPOINT_STATE:
-        ++rep_.checkpoint_states;
-        break;
-      default:
-        break;
+      case libxl::CHECKPOINT_STATE: ++rep_.checkpoint_states; break;
+      default: break;
     }
   }
 
@@ -261,22 +252,26 @@ std::vector<TypeRow> type_rows(const StreamStats& st) {
 }  // namespace
 
 std::string hvm_save_name(unsigned typecode) {
-  static const char* const kNames[] = {"END",      "HEADER",    "CPU",        "PIC",
-                                       "IOAPIC",   "LAPIC",     "LAPIC_REGS", "PCI_IRQ",
-                                       "ISA_IRQ",  "PCI_LINK",  "PIT",        "RTC",
-                                       "HPET",     "PMTIMER",   "MTRR",       "VIRIDIAN_DOMAIN",
-                                       "CPU_XSAVE", "VIRIDIAN_VCPU", "VMCE_VCPU", "TSC_ADJUST",
-                                       "CPU_MSR"};
+  static const char* const kNames[] = {
+      "END",     "HEADER",          "CPU",       "PIC",           "IOAPIC",    "LAPIC",      "LAPIC_REGS",
+      "PCI_IRQ", "ISA_IRQ",         "PCI_LINK",  "PIT",           "RTC",       "HPET",       "PMTIMER",
+      "MTRR",    "VIRIDIAN_DOMAIN", "CPU_XSAVE", "VIRIDIAN_VCPU", "VMCE_VCPU", "TSC_ADJUST", "CPU_MSR"};
   if (typecode < std::size(kNames)) return kNames[typecode];
   return strprintf("TYPE_%u", typecode);
 }
 
 bool hvm_save_per_vcpu(unsigned typecode) {
   switch (typecode) {
-    case 2: case 5: case 6: case 14: case 16: case 17: case 18: case 19: case 20:
-      return true;
-    default:
-      return false;
+    case 2:
+    case 5:
+    case 6:
+    case 14:
+    case 16:
+    case 17:
+    case 18:
+    case 19:
+    case 20: return true;
+    default: return false;
   }
 }
 
@@ -300,7 +295,8 @@ std::string inspect_text(const std::string& image, const InspectReport& rep, boo
     line("config", rep.config_kind + " domain config, " + num(rep.config_bytes) + " bytes" +
                        (with_config ? "" : " (--config prints it)"));
   std::string guest = guest_name(st);
-  if (rep.pv_width_bits) guest += strprintf(", %u-bit, %u-level page tables", rep.pv_width_bits, rep.pt_levels);
+  if (rep.pv_width_bits)
+    guest += strprintf(", %u-bit, %u-level page tables", rep.pv_width_bits, rep.pt_levels);
   if (st.xen_major) guest += strprintf(", saved by Xen %u.%u", st.xen_major, st.xen_minor);
   else if (st.legacy_converted) guest += ", converted from a legacy image";
   line("guest", guest);
@@ -311,20 +307,24 @@ std::string inspect_text(const std::string& image, const InspectReport& rep, boo
                    human(r.tc->bytes).c_str());
   std::string pages = num(st.pages) + " bodies (" + human(st.pages * kPageSize) + ")";
   if (!rep.pfns.empty()) {
-    pages += ", " + num(rep.pfns.size()) + " distinct pfns " + hex(rep.pfns.min()) + "-" + hex(rep.pfns.max());
+    pages +=
+        ", " + num(rep.pfns.size()) + " distinct pfns " + hex(rep.pfns.min()) + "-" + hex(rep.pfns.max());
     pages += ", " + num(rep.hole_count) + " holes (" + num(rep.hole_pfns) + " pfns)";
   }
-  pages += ", " + num(rep.resent.size()) + " pfns sent more than once (" + num(rep.resends) + " extra bodies)";
+  pages +=
+      ", " + num(rep.resent.size()) + " pfns sent more than once (" + num(rep.resends) + " extra bodies)";
   if (!rep.pfns.complete()) pages += " [pfn tracking stopped: too sparse]";
   line("pages", pages);
   std::string types;
   for (unsigned t = 0; t < 16; ++t)
     if (st.pfns_by_type[t])
-      types += std::string(types.empty() ? "" : ", ") + std::string(page_type_name(t)) + " " + num(st.pfns_by_type[t]);
+      types += std::string(types.empty() ? "" : ", ") + std::string(page_type_name(t)) + " " +
+               num(st.pfns_by_type[t]);
   if (!types.empty()) line("  by type", types);
   for (std::size_t i = 0; i < rep.holes.size() && i < 8; ++i)
     line(i == 0 ? "  holes" : "", hex(rep.holes[i].first) + "-" + hex(rep.holes[i].second));
-  if (rep.holes.size() > 8 || rep.hole_count > rep.holes.size()) line("", "... (--json lists " + num(rep.holes.size()) + ")");
+  if (rep.holes.size() > 8 || rep.hole_count > rep.holes.size())
+    line("", "... (--json lists " + num(rep.holes.size()) + ")");
   line("vcpus", num(rep.vcpus.size()));
   for (const auto& [id, recs] : rep.vcpus) {
     std::string l;
@@ -359,6 +359,34 @@ std::string inspect_text(const std::string& image, const InspectReport& rep, boo
   return o;
 }
 
+// The "pages" member of inspect_json_members: entries, pfns, holes, resends.
+template <typename Str>
+std::string pages_json(const InspectReport& rep, const Str& str) {
+  const StreamStats& st = rep.stats;
+  std::string p = "{\"bodies\": " + num(st.pages) + ", \"entries\": " + num(rep.entries) +
+                  ", \"entries_without_body\": " + num(rep.no_data);
+  std::string bt;
+  for (unsigned t = 0; t < 16; ++t)
+    if (st.pfns_by_type[t])
+      bt += std::string(bt.empty() ? "" : ", ") + str(std::string(page_type_name(t))) + ": " +
+            num(st.pfns_by_type[t]);
+  p += ", \"entries_by_type\": {" + bt + "}";
+  p += ", \"distinct_pfns\": " + num(rep.pfns.size());
+  p += ", \"pfn_min\": " + (rep.pfns.empty() ? std::string("null") : num(rep.pfns.min()));
+  p += ", \"pfn_max\": " + (rep.pfns.empty() ? std::string("null") : num(rep.pfns.max()));
+  p += ", \"hole_count\": " + num(rep.hole_count) + ", \"hole_pfns\": " + num(rep.hole_pfns);
+  std::string h;
+  for (const auto& [a, b] : rep.holes)
+    h += std::string(h.empty() ? "" : ", ") + "[" + num(a) + ", " + num(b) + "]";
+  p += ", \"holes\": [" + h +
+       "], \"holes_complete\": " + (rep.holes.size() == rep.hole_count ? "true" : "false");
+  p +=
+      ", \"pfns_sent_more_than_once\": " + num(rep.resent.size()) + ", \"extra_bodies\": " + num(rep.resends);
+  p += std::string(", \"pfn_tracking_complete\": ") +
+       (rep.pfns.complete() && rep.resent.complete() ? "true" : "false") + "}";
+  return p;
+}
+
 std::string inspect_json_members(const std::string& image, const InspectReport& rep, bool with_config) {
   const StreamStats& st = rep.stats;
   std::string o;
@@ -373,9 +401,11 @@ std::string inspect_json_members(const std::string& image, const InspectReport& 
   member("image", str(image));
   member("valid", rep.error ? "false" : "true");
   if (rep.error) {
-    std::string e = "{\"code\": " + str(std::string(errc_name(rep.error.code))) + ", \"offset\": " + num(rep.error.offset);
+    std::string e = "{\"code\": " + str(std::string(errc_name(rep.error.code))) +
+                    ", \"offset\": " + num(rep.error.offset);
     if (rep.error.record != kNoRecord)
-      e += ", \"record\": " + num(rep.error.record) + ", \"type\": " + str(record_name(rep.error.layer, rep.error.type));
+      e += ", \"record\": " + num(rep.error.record) +
+           ", \"type\": " + str(record_name(rep.error.layer, rep.error.type));
     member("error", e + ", \"message\": " + str(rep.error.message()) + "}");
   } else {
     member("error", "null");
@@ -386,35 +416,24 @@ std::string inspect_json_members(const std::string& image, const InspectReport& 
   c += ", \"config_bytes\": " + num(rep.config_bytes) + "}";
   member("container", c);
   member("stream_version", num(st.libxc_version));
-  std::string g = "{\"type\": " + str(st.domain_type == libxc::kX86Pv ? "pv" : st.domain_type == libxc::kX86Hvm ? "hvm" : "unknown");
+  std::string g = "{\"type\": " + str(st.domain_type == libxc::kX86Pv    ? "pv"
+                                      : st.domain_type == libxc::kX86Hvm ? "hvm"
+                                                                         : "unknown");
   g += ", \"width_bits\": " + (rep.pv_width_bits ? num(rep.pv_width_bits) : std::string("null"));
   g += ", \"pagetable_levels\": " + (rep.pt_levels ? num(rep.pt_levels) : std::string("null"));
-  g += ", \"xen_version\": " + (st.xen_major ? str(num(st.xen_major) + "." + num(st.xen_minor)) : std::string("null"));
+  g += ", \"xen_version\": " +
+       (st.xen_major ? str(num(st.xen_major) + "." + num(st.xen_minor)) : std::string("null"));
   g += std::string(", \"legacy_converted\": ") + (st.legacy_converted ? "true" : "false") + "}";
   member("guest", g);
   member("bytes", num(st.bytes));
   std::string rt;
   for (const TypeRow& r : type_rows(st))
-    rt += std::string(rt.empty() ? "" : ", ") + "{\"layer\": \"" + (r.layer == Layer::libxc ? "libxc" : "libxl") +
+    rt += std::string(rt.empty() ? "" : ", ") + "{\"layer\": \"" +
+          (r.layer == Layer::libxc ? "libxc" : "libxl") +
           "\", \"type\": " + str(record_name(r.layer, r.type)) + ", \"type_id\": " + num(r.type) +
           ", \"records\": " + num(r.tc->records) + ", \"bytes\": " + num(r.tc->bytes) + "}";
   member("records", "{\"total\": " + num(st.records) + ", \"by_type\": [" + rt + "]}");
-  std::string p = "{\"bodies\": " + num(st.pages) + ", \"entries\": " + num(rep.entries) +
-                  ", \"entries_without_body\": " + num(rep.no_data);
-  std::string bt;
-  for (unsigned t = 0; t < 16; ++t)
-    if (st.pfns_by_type[t]) bt += std::string(bt.empty() ? "" : ", ") + str(std::string(page_type_name(t))) + ": " + num(st.pfns_by_type[t]);
-  p += ", \"entries_by_type\": {" + bt + "}";
-  p += ", \"distinct_pfns\": " + num(rep.pfns.size());
-  p += ", \"pfn_min\": " + (rep.pfns.empty() ? std::string("null") : num(rep.pfns.min()));
-  p += ", \"pfn_max\": " + (rep.pfns.empty() ? std::string("null") : num(rep.pfns.max()));
-  p += ", \"hole_count\": " + num(rep.hole_count) + ", \"hole_pfns\": " + num(rep.hole_pfns);
-  std::string h;
-  for (const auto& [a, b] : rep.holes) h += std::string(h.empty() ? "" : ", ") + "[" + num(a) + ", " + num(b) + "]";
-  p += ", \"holes\": [" + h + "], \"holes_complete\": " + (rep.holes.size() == rep.hole_count ? "true" : "false");
-  p += ", \"pfns_sent_more_than_once\": " + num(rep.resent.size()) + ", \"extra_bodies\": " + num(rep.resends);
-  p += std::string(", \"pfn_tracking_complete\": ") + (rep.pfns.complete() && rep.resent.complete() ? "true" : "false") + "}";
-  member("pages", p);
+  member("pages", pages_json(rep, str));
   std::string v;
   for (const auto& [id, recs] : rep.vcpus) {
     std::string l;
@@ -428,15 +447,18 @@ std::string inspect_json_members(const std::string& image, const InspectReport& 
   std::string hp;
   for (const auto& [idx, val] : rep.hvm_params) {
     std::string_view n = hvm_param_name(idx);
-    hp += std::string(hp.empty() ? "" : ", ") + "{\"index\": " + num(idx) + ", \"name\": " +
-          (n.empty() ? std::string("null") : str(std::string(n))) + ", \"value\": " + num(val) + "}";
+    hp += std::string(hp.empty() ? "" : ", ") + "{\"index\": " + num(idx) +
+          ", \"name\": " + (n.empty() ? std::string("null") : str(std::string(n))) +
+          ", \"value\": " + num(val) + "}";
   }
   member("hvm_params", "[" + hp + "]");
-  member("tsc", rep.tsc ? "{\"mode\": " + num(rep.tsc->mode) + ", \"khz\": " + num(rep.tsc->khz) + ", \"nsec\": " +
-                              num(rep.tsc->nsec) + ", \"incarnation\": " + num(rep.tsc->incarnation) + "}"
+  member("tsc", rep.tsc ? "{\"mode\": " + num(rep.tsc->mode) + ", \"khz\": " + num(rep.tsc->khz) +
+                              ", \"nsec\": " + num(rep.tsc->nsec) +
+                              ", \"incarnation\": " + num(rep.tsc->incarnation) + "}"
                         : std::string("null"));
-  member("p2m", rep.p2m ? "{\"start_pfn\": " + num(rep.p2m->first) + ", \"end_pfn\": " + num(rep.p2m->second) + "}"
-                        : std::string("null"));
+  member("p2m",
+         rep.p2m ? "{\"start_pfn\": " + num(rep.p2m->first) + ", \"end_pfn\": " + num(rep.p2m->second) + "}"
+                 : std::string("null"));
   member("cpuid_leaves", num(rep.cpuid_leaves));
   member("msr_entries", num(rep.msr_entries));
   member("shared_info", rep.shared_info ? "true" : "false");
@@ -444,8 +466,9 @@ std::string inspect_json_members(const std::string& image, const InspectReport& 
   member("checkpoint_states", num(rep.checkpoint_states));
   std::string em;
   for (const auto& e : rep.emulators)
-    em += std::string(em.empty() ? "" : ", ") + "{\"record\": " + str(e.record) + ", \"emulator\": " + str(e.emulator) +
-          ", \"index\": " + num(e.index) + ", \"bytes\": " + num(e.bytes) + "}";
+    em += std::string(em.empty() ? "" : ", ") + "{\"record\": " + str(e.record) +
+          ", \"emulator\": " + str(e.emulator) + ", \"index\": " + num(e.index) +
+          ", \"bytes\": " + num(e.bytes) + "}";
   member("emulators", "[" + em + "]");
   if (with_config) member("config", str(rep.config));
   return o;

@@ -122,8 +122,7 @@ std::uint64_t BufferedSource::move_out(std::uint64_t n, int out, int& out_error,
 }
 
 bool output_errno(int e) {
-  return e == EPIPE || e == ENOSPC || e == EDQUOT || e == EFBIG || e == ECONNRESET ||
-         e == EBADF;
+  return e == EPIPE || e == ENOSPC || e == EDQUOT || e == EFBIG || e == ECONNRESET || e == EBADF;
 }
 
 int write_out(int out, const std::byte* p, std::size_t n) {
@@ -165,8 +164,8 @@ int Drain::ensure_pipe() {
 std::uint64_t Drain::run(std::uint64_t n, int* err) {
   std::uint64_t done = 0;
   const bool is_pipe = caps.has(IoCaps::pipe);
-  bool use_splice = (is_pipe || caps.has(IoCaps::socket)) && ensure_devnull() == 0 &&
-                    (is_pipe || ensure_pipe() == 0);
+  bool use_splice =
+      (is_pipe || caps.has(IoCaps::socket)) && ensure_devnull() == 0 && (is_pipe || ensure_pipe() == 0);
   while (done < n) {
     std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(n - done, 1 << 20));
     ssize_t r;

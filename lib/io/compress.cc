@@ -92,8 +92,9 @@ Error CompressedOutput::start(int out, Codec codec, int level) {
   if (level == 0) level = default_level(codec);
   const int max = codec == Codec::zstd ? 19 : 9;
   if (level < 1 || level > max)
-    return Error::at(Errc::usage, 0,
-                     "--level for " + std::string(codec_name(codec)) + " must be 1 to " + std::to_string(max));
+    return Error::at(
+        Errc::usage, 0,
+        "--level for " + std::string(codec_name(codec)) + " must be 1 to " + std::to_string(max));
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return Error::io(0, "pipe", errno);
   (void)::fcntl(p[1], F_SETPIPE_SZ, static_cast<int>(kBuf));
@@ -110,8 +111,12 @@ void CompressedOutput::run(int rfd, int out, Codec codec, int level) {
     io::filtering_streambuf<io::output> f;
     switch (codec) {
       case Codec::gzip: f.push(io::gzip_compressor(io::gzip_params(level), kBuf), kBuf); break;
-      case Codec::zstd: f.push(io::zstd_compressor(io::zstd_params(static_cast<std::uint32_t>(level)), kBuf), kBuf); break;
-      case Codec::xz: f.push(io::lzma_compressor(io::lzma_params(static_cast<std::uint32_t>(level)), kBuf), kBuf); break;
+      case Codec::zstd:
+        f.push(io::zstd_compressor(io::zstd_params(static_cast<std::uint32_t>(level)), kBuf), kBuf);
+        break;
+      case Codec::xz:
+        f.push(io::lzma_compressor(io::lzma_params(static_cast<std::uint32_t>(level)), kBuf), kBuf);
+        break;
       case Codec::bzip2: f.push(io::bzip2_compressor(io::bzip2_params(level), kBuf), kBuf); break;
       case Codec::none: break;
     }

@@ -173,7 +173,7 @@ std::string zstd_text(const io::zstd_error& e) {
 struct Inflater {
   std::unique_ptr<Source> raw;  // the compressed input (read only by the worker)
   Codec codec;
-  u64 raw_bytes = 0;            // compressed bytes handed to the filter
+  u64 raw_bytes = 0;  // compressed bytes handed to the filter
   bool raw_end = false;
   ZstdFrames frames;
 
@@ -247,9 +247,9 @@ struct Inflater {
       if (raw_end && codec == Codec::zstd && !frames.complete())
         return bad_data("the last frame is incomplete", true);
     } catch (const io::gzip_error& e) {
-      return bad_data(gzip_text(e), e.error() == io::gzip::bad_footer ||
-                                        (e.error() == io::gzip::zlib_error &&
-                                         e.zlib_error_code() == io::zlib::buf_error));
+      return bad_data(gzip_text(e),
+                      e.error() == io::gzip::bad_footer ||
+                          (e.error() == io::gzip::zlib_error && e.zlib_error_code() == io::zlib::buf_error));
     } catch (const io::zlib_error& e) {
       return bad_data(zlib_text(e.error()), e.error() == io::zlib::buf_error);
     } catch (const io::zstd_error& e) {

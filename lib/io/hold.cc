@@ -247,14 +247,10 @@ class HoldReader final : public BufferedSource {
 
   std::string error_text() const override {
     switch (error_) {
-      case ETIMEDOUT:
-        return "no data from the sender for " + format_seconds(timeout_ms_) + " (--timeout)";
-      case EMSGSIZE:
-        return "record longer than the relay holds while checking it (--hold)";
-      case ECANCELED:
-        return "the output failed";
-      default:
-        return Source::error_text();
+      case ETIMEDOUT: return "no data from the sender for " + format_seconds(timeout_ms_) + " (--timeout)";
+      case EMSGSIZE: return "record longer than the relay holds while checking it (--hold)";
+      case ECANCELED: return "the output failed";
+      default: return Source::error_text();
     }
   }
 
@@ -468,7 +464,8 @@ int HoldReader::cancel_read() {
 
 }  // namespace detail
 
-HoldingSource::HoldingSource(int fd, int timeout_ms) : r_(std::make_unique<detail::HoldReader>(fd, timeout_ms)) {}
+HoldingSource::HoldingSource(int fd, int timeout_ms)
+    : r_(std::make_unique<detail::HoldReader>(fd, timeout_ms)) {}
 HoldingSource::~HoldingSource() = default;
 Error HoldingSource::use_uring() { return r_->use_uring(); }
 void HoldingSource::hold_into(HoldQueue* q) { r_->hold_into(q); }

@@ -85,8 +85,8 @@ int finish_connect(int fd, int e) {
   sockaddr_storage a{}, b{};
   socklen_t la = sizeof a, lb = sizeof b;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &la) == 0 &&
-      ::getpeername(fd, reinterpret_cast<sockaddr*>(&b), &lb) == 0 && la == lb &&
-      a.ss_family != AF_UNIX && std::memcmp(&a, &b, la) == 0)
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&b), &lb) == 0 && la == lb && a.ss_family != AF_UNIX &&
+      std::memcmp(&a, &b, la) == 0)
     return ECONNREFUSED;
   return 0;
 }
@@ -173,7 +173,8 @@ Result<Listener> listen_on(const Address& a) {
   Listener l{fd, a.text};
   sockaddr_storage ss;
   socklen_t len = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) l.bound = name_of(reinterpret_cast<sockaddr*>(&ss));
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    l.bound = name_of(reinterpret_cast<sockaddr*>(&ss));
   return l;
 }
 

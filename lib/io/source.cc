@@ -33,8 +33,7 @@ static IoMode env_mode(IoMode mode) {
     if (v == "uring") return IoMode::uring;
     if (v == "read") return IoMode::read;
   }
-  if (const char* e = std::getenv("XSR_NO_URING"); e && *e && std::string_view(e) != "0")
-    return IoMode::read;
+  if (const char* e = std::getenv("XSR_NO_URING"); e && *e && std::string_view(e) != "0") return IoMode::read;
   return IoMode::automatic;
 }
 

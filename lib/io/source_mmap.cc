@@ -40,8 +40,7 @@ void on_sigbus(int sig, siginfo_t* si, void* uc) {
     std::size_t n = g.len.load(std::memory_order_acquire);
     int* err = g.err.load(std::memory_order_acquire);
     if (!b || !err || a < b || a >= b + n) continue;
-    if (::mmap(b, n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
-      break;
+    if (::mmap(b, n, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) break;
     *static_cast<volatile int*>(err) = EIO;
     return;
   }
@@ -78,8 +77,7 @@ class MappedSource final : public Source {
   static constexpr std::uint64_t kWindow = 64ull << 20;
 
   MappedSource(int fd, bool owned, std::uint64_t start, std::uint64_t size)
-      : fd_(fd), owned_(owned), start_(start), cur_(start), size_(size),
-        guard_(claim_map_guard()) {
+      : fd_(fd), owned_(owned), start_(start), cur_(start), size_(size), guard_(claim_map_guard()) {
     if (guard_) guard_->err.store(&error_, std::memory_order_release);
   }
   ~MappedSource() override {

@@ -23,8 +23,7 @@ class PreadSource final : public BufferedSource {
   }
   std::string_view kind() const override { return "pread"; }
   std::int64_t remaining() const override {
-    return static_cast<std::int64_t>(size_ > off_ ? size_ - off_ : 0) +
-           static_cast<std::int64_t>(buffered());
+    return static_cast<std::int64_t>(size_ > off_ ? size_ - off_ : 0) + static_cast<std::int64_t>(buffered());
   }
   int finish() override {
     if (sys::lseek(fd_, static_cast<off_t>(start_ + pos()), SEEK_SET) < 0) return errno;
@@ -77,8 +76,7 @@ class PreadSource final : public BufferedSource {
       if (out_caps_.has(IoCaps::file) && !no_cfr_) {
         how = "copy_file_range";
         r = sys::copy_file_range(fd_, &off, out, nullptr, want, 0);
-        if (r < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-                      errno == EOPNOTSUPP)) {
+        if (r < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
           no_cfr_ = true;  // e.g. across file systems on old kernels
           continue;
         }

@@ -79,8 +79,8 @@ class UringSource final : public BufferedSource {
     for (;;) {
       // Prefetched bytes are the next bytes of the stream whatever the
       // splice before them moved, so they are used up first.
-      done += take_prefetched(
-          nullptr, static_cast<std::size_t>(std::min<std::uint64_t>(n - done, kPrefetchLen)));
+      done +=
+          take_prefetched(nullptr, static_cast<std::size_t>(std::min<std::uint64_t>(n - done, kPrefetchLen)));
       if (done == n) break;
       unsigned len = static_cast<unsigned>(std::min<std::uint64_t>(n - done, kSpliceChunk));
       bool last = done + len == n;
@@ -106,7 +106,8 @@ class UringSource final : public BufferedSource {
     std::uint64_t done = 0;
     if (pf_len_ > pf_off_) {
       std::byte tmp[kPrefetchLen];
-      std::size_t k = take_prefetched(tmp, static_cast<std::size_t>(std::min<std::uint64_t>(n, kPrefetchLen)));
+      std::size_t k =
+          take_prefetched(tmp, static_cast<std::size_t>(std::min<std::uint64_t>(n, kPrefetchLen)));
       for (std::size_t w = 0; w < k;) {
         ssize_t r = sys::write(out, tmp + w, k - w);
         if (r < 0 && errno == EAGAIN && sys::wait_fd(out, POLLOUT) == 0) continue;
@@ -208,10 +209,8 @@ class UringSource final : public BufferedSource {
         r = io_uring_wait_cqe(&ring_, &cqe);
       } while (r == -EINTR);
       if (r < 0) return r;
-      if (cqe->user_data == 2)
-        reap_prefetch(cqe->res);
-      else
-        main_res = cqe->res;
+      if (cqe->user_data == 2) reap_prefetch(cqe->res);
+      else main_res = cqe->res;
       io_uring_cqe_seen(&ring_, cqe);
     }
     return main_res;

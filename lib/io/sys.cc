@@ -14,8 +14,7 @@ namespace {
 ssize_t real_read(int fd, void* buf, std::size_t n) { return ::read(fd, buf, n); }
 ssize_t real_pread(int fd, void* buf, std::size_t n, off_t off) { return ::pread(fd, buf, n, off); }
 ssize_t real_write(int fd, const void* buf, std::size_t n) { return ::write(fd, buf, n); }
-ssize_t real_splice(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n,
-                    unsigned flags) {
+ssize_t real_splice(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n, unsigned flags) {
   return ::splice(in, in_off, out, out_off, n, flags);
 }
 
@@ -27,15 +26,13 @@ ssize_t real_sendfile(int out, int in, off_t* in_off, std::size_t n) {
   return ::sendfile(out, in, in_off, n);
 }
 ssize_t real_writev(int fd, const iovec* iov, int count) { return ::writev(fd, iov, count); }
-ssize_t real_pwrite(int fd, const void* buf, std::size_t n, off_t off) {
-  return ::pwrite(fd, buf, n, off);
-}
+ssize_t real_pwrite(int fd, const void* buf, std::size_t n, off_t off) { return ::pwrite(fd, buf, n, off); }
 off_t real_lseek(int fd, off_t off, int whence) { return ::lseek(fd, off, whence); }
 int real_ftruncate(int fd, off_t len) { return ::ftruncate(fd, len); }
 int real_poll(pollfd* fds, nfds_t n, int timeout_ms) { return ::poll(fds, n, timeout_ms); }
 
-constexpr Ops kReal{real_read,   real_pread, real_write, real_splice,    real_copy_file_range,
-                    real_sendfile, real_writev, real_pwrite, real_lseek, real_ftruncate,
+constexpr Ops kReal{real_read,     real_pread,  real_write,  real_splice, real_copy_file_range,
+                    real_sendfile, real_writev, real_pwrite, real_lseek,  real_ftruncate,
                     real_poll};
 Ops g_ops = kReal;
 
@@ -90,8 +87,7 @@ ssize_t splice(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n, 
   return retry([&] { return g_ops.splice(in, in_off, out, out_off, n, flags); });
 }
 
-ssize_t copy_file_range(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n,
-                        unsigned flags) {
+ssize_t copy_file_range(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n, unsigned flags) {
   return retry([&] { return g_ops.copy_file_range(in, in_off, out, out_off, n, flags); });
 }
 

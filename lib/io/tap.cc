@@ -76,7 +76,8 @@ Bytes VerifyTap::peek(std::size_t n) {
 }
 
 void VerifyTap::drop_consumed() {
-  while (!q_.empty() && !q_.front().bytes.empty() && q_.front().off == q_.front().bytes.size()) q_.pop_front();
+  while (!q_.empty() && !q_.front().bytes.empty() && q_.front().off == q_.front().bytes.size())
+    q_.pop_front();
 }
 
 void VerifyTap::consume(std::size_t n) {
@@ -111,7 +112,8 @@ std::uint64_t VerifyTap::skip(std::uint64_t n) {
       done += k;
       if (f.hole == 0) q_.pop_front();
     } else {
-      const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(n - done, f.bytes.size() - f.off));
+      const std::size_t k =
+          static_cast<std::size_t>(std::min<std::uint64_t>(n - done, f.bytes.size() - f.off));
       f.off += k;
       done += k;
       queued_ -= k;

@@ -67,8 +67,8 @@ Error RecordReader::body_whole(u64 len, Bytes& view, bool& padding_ok) {
   const u64 padded_len = padded(len);
   if (len > kMaxPeek || padded_len > kMaxPeek)
     return fail(Errc::too_large, pos(),
-                "body length " + std::to_string(len) + " is over the " +
-                    std::to_string(kMaxPeek) + " bytes a body view may hold");
+                "body length " + std::to_string(len) + " is over the " + std::to_string(kMaxPeek) +
+                    " bytes a body view may hold");
   const std::size_t n = static_cast<std::size_t>(len), whole = static_cast<std::size_t>(padded_len);
   Bytes b;
   if (Error e = need(whole, b, "record body")) return e;
@@ -99,8 +99,7 @@ Error RecordReader::body_prefix(u64 len, std::span<std::byte> prefix, bool& padd
   return padding(len, padding_ok);
 }
 
-Error RecordReader::body_scan(u64 len, std::span<std::byte> prefix, const ChunkFn& each,
-                              bool& padding_ok) {
+Error RecordReader::body_scan(u64 len, std::span<std::byte> prefix, const ChunkFn& each, bool& padding_ok) {
   const u64 body_off = pos();
   if (Error e = copy_prefix(len, prefix)) return e;
   for (u64 off = 0; off < len;) {
@@ -135,8 +134,7 @@ Error PageDataReader::count_error() const {
 
 Error PageDataReader::short_header() const {
   return r_.fail(Errc::bad_record, r_.record_offset(),
-                 "PAGE_DATA body length " + std::to_string(len_) +
-                     ", shorter than its 8-byte header");
+                 "PAGE_DATA body length " + std::to_string(len_) + ", shorter than its 8-byte header");
 }
 
 Error PageDataReader::short_take(u64 got) const {

@@ -87,8 +87,9 @@ class NonBlocking {
 
 // The receiver's failure (cause: its errno), in the relay's words.
 Error output_error(int e, int timeout_ms) {
-  std::string s = e == ETIMEDOUT ? "the receiver took nothing for " + format_seconds(timeout_ms) + " (--timeout)"
-                                 : std::strerror(e);
+  std::string s = e == ETIMEDOUT
+                      ? "the receiver took nothing for " + format_seconds(timeout_ms) + " (--timeout)"
+                      : std::strerror(e);
   if (e == EPIPE || e == ECONNRESET) s += " (the receiver closed the connection)";
   Error out = Error::at(Errc::io, 0, std::move(s));
   out.cause = e;
@@ -205,7 +206,8 @@ Error copy_both(int in, int out, int timeout_ms, std::uint64_t* fwd, std::uint64
     }
     if (n == 0) continue;
     if (sys::poll(pf, static_cast<nfds_t>(n), timeout_ms) == 0) {
-      why = after_stream("nothing moved either way for " + format_seconds(timeout_ms) + " (--timeout)", ETIMEDOUT);
+      why = after_stream("nothing moved either way for " + format_seconds(timeout_ms) + " (--timeout)",
+                         ETIMEDOUT);
       break;
     }
   }
@@ -232,7 +234,11 @@ class Conversion {
     const LegacyGuess g = detect_legacy(raw);
     const ConvertOptions co = relay_convert_options(opt, g);
     if (!g.ok && (co.width == 0 || co.guest == GuestType::unknown))
-      return Error{raw.error() ? Errc::io : Errc::bad_header, raw.pos(), kNoRecord, Layer::libxc, 0,
+      return Error{raw.error() ? Errc::io : Errc::bad_header,
+                   raw.pos(),
+                   kNoRecord,
+                   Layer::libxc,
+                   0,
                    raw.error() ? "read failed: " + raw.error_text() : g.why};
     if (Error e = worker_.start([&res, &raw, co](int w) {
           Sink sink(w);
@@ -256,12 +262,13 @@ class Conversion {
       // Unchecked, so not held: any piece size the hold allows will do.
       HoldQueue::Spliced s = st.splice_in(worker_.fd(), std::min<std::uint64_t>(kChunk, max_hold));
       if (s.fragmented) continue;
-      if (s.error && s.error.cause != ECANCELED) e = Error::io(out_->source().pos(), "read failed", s.error.cause);
+      if (s.error && s.error.cause != ECANCELED)
+        e = Error::io(out_->source().pos(), "read failed", s.error.cause);
       if (s.bytes == 0) break;
       st.mark();
     }
     if (!e) fw.drain();
-    out_.reset();  // before the worker's stop() closes what it reads
+    out_.reset();                        // before the worker's stop() closes what it reads
     const Error& conv = worker_.stop();  // a converter left behind stops (EPIPE)
     if (conv) {
       const bool our_close = (e || st.out_error()) && conv.caused_by(EPIPE);

@@ -220,10 +220,8 @@ Error Verifier::domain_header(const HeaderEvent& ev) {
   if (dh.page_shift != kPageShift)
     return fail(Errc::bad_header, off + 4, strprintf("Page shift expected to be 12.  Got %u", dh.page_shift));
   const char* tname = dh.type == libxc::kX86Pv ? "x86 PV" : "x86 HVM";
-  if (dh.xen_major == 0)
-    info(strprintf("Domain Header: legacy converted %s", tname));
-  else
-    info(strprintf("Domain Header: %s from Xen %u.%u", tname, dh.xen_major, dh.xen_minor));
+  if (dh.xen_major == 0) info(strprintf("Domain Header: legacy converted %s", tname));
+  else info(strprintf("Domain Header: %s from Xen %u.%u", tname, dh.xen_major, dh.xen_minor));
   libxc_.domain_type = dh.type;
   st_.libxc_version = libxc_.version;
   st_.domain_type = dh.type;

@@ -62,7 +62,10 @@ TEST(VerifyStreamV2, BadOptionsAreUsageErrorsWithExitTwo) {
 TEST(VerifyStreamV2, HelpMatchesTheReference) {
   Result r = run({verify_bin(), "--help"});
   EXPECT_EQ(r.exit, 0);
-  EXPECT_EQ(r.out.rfind("Usage: verify-stream-v2 [options]\n\nVerify a stream according to the v2 (or later) spec\n", 0), 0u);
+  EXPECT_EQ(
+      r.out.rfind(
+          "Usage: verify-stream-v2 [options]\n\nVerify a stream according to the v2 (or later) spec\n", 0),
+      0u);
   EXPECT_NE(r.out.find("  -f <libxc|libxl|xl>, --format=<libxc|libxl|xl>\n"), std::string::npos);
 }
 
@@ -113,10 +116,8 @@ TEST(XsrVerify, InvalidStreamNamesInputOffsetAndRecord) {
   Result r = run({xsr_bin(), "verify", fixture("invalid/pagedata-reserved-pfn-bits.bin")});
   EXPECT_EQ(r.exit, 1);
   EXPECT_EQ(lines(r.err), 1) << r.err;
-  EXPECT_EQ(r.err.rfind("xsr verify: " + fixture("invalid/pagedata-reserved-pfn-bits.bin") +
-                            ": offset 0x",
-                        0),
-            0u)
+  EXPECT_EQ(
+      r.err.rfind("xsr verify: " + fixture("invalid/pagedata-reserved-pfn-bits.bin") + ": offset 0x", 0), 0u)
       << r.err;
   r = run({xsr_bin(), "verify", "--json", fixture("invalid/pagedata-reserved-pfn-bits.bin")});
   EXPECT_EQ(r.exit, 1);
@@ -129,8 +130,8 @@ TEST(XsrGen, IsDeterministicPerSeedAndVerifies) {
   ASSERT_TRUE(::mkdtemp(dir));
   std::string a = std::string(dir) + "/a", b = std::string(dir) + "/b", c = std::string(dir) + "/c";
   for (auto& [out, seed] : std::vector<std::pair<std::string, std::string>>{{a, "5"}, {b, "5"}, {c, "6"}}) {
-    Result r = run({xsr_bin(), "gen", "-o", out, "--size", "1M", "--format", "xl", "--type", "pv",
-                 "--seed", seed});
+    Result r =
+        run({xsr_bin(), "gen", "-o", out, "--size", "1M", "--format", "xl", "--type", "pv", "--seed", seed});
     ASSERT_EQ(r.exit, 0) << r.err;
   }
   EXPECT_EQ(slurp(a), slurp(b));
@@ -177,15 +178,19 @@ TEST(ConvertLegacyStream, RunsAsLibxlRunsItFdToPipe) {
 TEST(ConvertLegacyStream, MissingRequiredOptionsPrintHelpAndExitOne) {
   Result r = run({convert_bin(), "-i", fixture("legacy/hvm64-full.bin"), "-w", "64"});
   EXPECT_EQ(r.exit, 1);
-  EXPECT_EQ(r.err.rfind("Usage: convert-legacy-stream [options] -i INPUT -o OUTPUT -w WIDTH -g GUEST\n", 0), 0u);
-  EXPECT_NE(r.err.find("  --skip-qemu           Skip processing of the qemu tail? (default no)\n"), std::string::npos);
+  EXPECT_EQ(r.err.rfind("Usage: convert-legacy-stream [options] -i INPUT -o OUTPUT -w WIDTH -g GUEST\n", 0),
+            0u);
+  EXPECT_NE(r.err.find("  --skip-qemu           Skip processing of the qemu tail? (default no)\n"),
+            std::string::npos);
 }
 
 TEST(ConvertLegacyStream, BadChoiceIsAUsageErrorExitTwo) {
   Result r = run({convert_bin(), "-i", "0", "-o", "1", "-w", "16", "-g", "hvm"});
   EXPECT_EQ(r.exit, 2);
-  EXPECT_NE(r.err.find("convert-legacy-stream: error: option -w: invalid choice: '16' (choose from '32', '64')\n"),
-            std::string::npos) << r.err;
+  EXPECT_NE(
+      r.err.find("convert-legacy-stream: error: option -w: invalid choice: '16' (choose from '32', '64')\n"),
+      std::string::npos)
+      << r.err;
 }
 
 TEST(ConvertLegacyStream, AFailedConversionLeavesNoOutputFile) {
@@ -213,7 +218,8 @@ TEST(XsrConvert, DetectsConvertsVerifiesAndMatchesTheDropIn) {
   char dir[] = "/tmp/xsr-cli-XXXXXX";
   ASSERT_TRUE(::mkdtemp(dir));
   const std::string out = std::string(dir) + "/out.v3";
-  Result r = run({xsr_bin(), "convert", "-v", "--verify", "--format", "libxl", fixture("legacy/hvm64-full.bin"), out});
+  Result r = run(
+      {xsr_bin(), "convert", "-v", "--verify", "--format", "libxl", fixture("legacy/hvm64-full.bin"), out});
   EXPECT_EQ(r.exit, 0) << r.err;
   EXPECT_NE(r.err.find("64-bit toolstack, HVM guest -> libxl v3 stream"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("page data moved by"), std::string::npos) << r.err;
@@ -224,7 +230,8 @@ TEST(XsrConvert, DetectsConvertsVerifiesAndMatchesTheDropIn) {
 }
 
 TEST(XsrConvert, VerifiesAPipeOutputInTheSamePass) {
-  Result r = run({xsr_bin(), "convert", "--verify", "--format", "libxl", fixture("legacy/hvm32-full.bin"), "-"});
+  Result r =
+      run({xsr_bin(), "convert", "--verify", "--format", "libxl", fixture("legacy/hvm32-full.bin"), "-"});
   EXPECT_EQ(r.exit, 0) << r.err;
   EXPECT_NE(r.err.find(", verified\n"), std::string::npos) << r.err;
   EXPECT_EQ(r.out, slurp(fixture("legacy/hvm32-full.libxl.v3")));
@@ -285,7 +292,9 @@ TEST(ConvertLegacyStream, AReaderThatGoesAwayIsAnErrorNotASignalDeath) {
 
 // ---- compressed images ------------------------------------------------------
 
-bool have_tool(const char* t) { return std::system((std::string("command -v ") + t + " > /dev/null").c_str()) == 0; }
+bool have_tool(const char* t) {
+  return std::system((std::string("command -v ") + t + " > /dev/null").c_str()) == 0;
+}
 
 TEST(XsrCompressed, GenCompressesAndVerifyReadsItBack) {
   char dir[] = "/tmp/xsr-cli-z-XXXXXX";
@@ -324,7 +333,8 @@ TEST(XsrCompressed, DamagedCompressedInputIsNamed) {
   char dir[] = "/tmp/xsr-cli-z-XXXXXX";
   ASSERT_TRUE(::mkdtemp(dir));
   const std::string img = std::string(dir) + "/img.zst", cut = std::string(dir) + "/cut.zst";
-  ASSERT_EQ(run({xsr_bin(), "gen", "--size", "4M", "--mixed-pages", "--compress", "zstd", "-o", img}).exit, 0);
+  ASSERT_EQ(run({xsr_bin(), "gen", "--size", "4M", "--mixed-pages", "--compress", "zstd", "-o", img}).exit,
+            0);
   auto bytes = read_file(img);
   bytes.resize(bytes.size() / 2);
   {
@@ -350,9 +360,11 @@ TEST(XsrCompressed, ConvertCompressesItsOutputAndReadsCompressedInput) {
   const std::string d(dir), in = fixture("legacy/hvm64-full.bin");
   Result r = run({xsr_bin(), "convert", "--format", "libxl", in, d + "/plain.bin"});
   ASSERT_EQ(r.exit, 0) << r.err;
-  r = run({xsr_bin(), "convert", "-v", "--verify", "--compress", "xz", "--format", "libxl", in, d + "/out.xz"});
+  r = run(
+      {xsr_bin(), "convert", "-v", "--verify", "--compress", "xz", "--format", "libxl", in, d + "/out.xz"});
   ASSERT_EQ(r.exit, 0) << r.err;
-  EXPECT_NE(r.err.find("xsr convert: output compressed (xz) through Boost.Iostreams"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("xsr convert: output compressed (xz) through Boost.Iostreams"), std::string::npos)
+      << r.err;
   EXPECT_EQ(std::system(("xz -dc " + d + "/out.xz | cmp -s - " + d + "/plain.bin").c_str()), 0);
   // A gzip-compressed legacy image: detection sees the decompressed bytes.
   ASSERT_EQ(std::system(("gzip -c " + in + " > " + d + "/in.gz").c_str()), 0);
@@ -374,7 +386,8 @@ TEST(XsrCompressed, CompressedOutputFailureIsReported) {
   Result r = run({xsr_bin(), "gen", "--size", "8M", "--compress", "gzip", "-o", "40"}, -1, full, 40);
   ::close(full);
   EXPECT_EQ(r.exit, 1);
-  EXPECT_NE(r.err.find("writing the compressed output failed: No space left on device"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("writing the compressed output failed: No space left on device"), std::string::npos)
+      << r.err;
 }
 
 }  // namespace

@@ -29,9 +29,7 @@ inline std::string bin(const char* var, const char* fallback) {
 inline std::string verify_bin() { return bin("VERIFY_BIN", "build/cmd/verify-stream-v2"); }
 inline std::string xsr_bin() { return bin("XSR_BIN", "build/cmd/xsr"); }
 inline std::string convert_bin() { return bin("CONVERT_BIN", "build/cmd/convert-legacy-stream"); }
-inline std::string fixture(const std::string& f) {
-  return bin("FIXTURES", "fixtures") + "/" + f;
-}
+inline std::string fixture(const std::string& f) { return bin("FIXTURES", "fixtures") + "/" + f; }
 
 struct Result {
   int exit = -1;

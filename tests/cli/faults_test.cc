@@ -37,7 +37,9 @@ Ran run_with(std::vector<std::string> argv, int in = -1, int out = -1, std::uint
     ::dup2(out >= 0 ? out : ::open("/dev/null", O_WRONLY), 1);
     ::dup2(err[1], 2);
     if (as) {
-      struct rlimit rl {as, as};
+      struct rlimit rl {
+        as, as
+      };
       ::setrlimit(RLIMIT_AS, &rl);
     }
     std::vector<char*> a;
@@ -106,7 +108,8 @@ void expect_full_disk_error(const Ran& r) {
 }
 
 TEST_F(SmallDisk, ConvertLegacyStreamLeavesNoOutput) {
-  Ran r = run_with({convert_bin(), "-i", legacy_, "-o", dir_ + "/out.v3", "-w", "64", "-g", "hvm", "-f", "libxl"});
+  Ran r = run_with(
+      {convert_bin(), "-i", legacy_, "-o", dir_ + "/out.v3", "-w", "64", "-g", "hvm", "-f", "libxl"});
   expect_full_disk_error(r);
   EXPECT_TRUE(listing(dir_).empty());
 }

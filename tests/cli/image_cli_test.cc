@@ -21,7 +21,8 @@ class ImageCli : public ::testing::Test {
   std::string path(const std::string& f) const { return dir_ + "/" + f; }
   // An xl-wrapped libxl HVM image of about 8 MiB with 2 vcpus (seed 7).
   std::string make_image(const std::string& name, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{xsr_bin(), "gen", "--size", "8M", "--format", "xl", "--seed", "7", "-o", path(name)};
+    std::vector<std::string> argv{xsr_bin(), "gen",    "--size", "8M", "--format",
+                                  "xl",      "--seed", "7",      "-o", path(name)};
     argv.insert(argv.end(), extra.begin(), extra.end());
     Result r = run(argv);
     EXPECT_EQ(r.exit, 0) << r.err;
@@ -47,19 +48,22 @@ TEST_F(ImageCli, InspectJsonHoldsTheGeneratedImagesFacts) {
   Result r = run({xsr_bin(), "inspect", "--json", img});
   ASSERT_EQ(r.exit, 0) << r.err;
   // xsr gen: HVM, pfns 0-2043 without the VGA hole 0xa0-0xbf, 2 vcpus, 4 params.
-  EXPECT_EQ(python("p=d['pages']\n"
-                   "print(d['valid'], d['container']['layers'], d['container']['config_kind'], d['guest']['type'])\n"
-                   "print(p['bodies'], p['distinct_pfns'], p['pfn_min'], p['pfn_max'], p['holes'], p['entries_by_type'])\n"
-                   "print([(v['id'], sorted(v['contexts'])) for v in d['vcpus']])\n"
-                   "print([(h['name'], h['value']) for h in d['hvm_params']])\n"
-                   "print(d['stream_version'], d['guest']['xen_version'], d['checkpoints'], d['tsc']['khz'])\n",
-                   r.out),
-            "True xl+libxl xl hvm\n"
-            "2012 2012 0 2043 [[160, 191]] {'NOTAB': 2012, 'XTAB': 32}\n"
-            "[(0, ['HVM CPU', 'HVM LAPIC', 'HVM LAPIC_REGS', 'HVM MTRR']), "
-            "(1, ['HVM CPU', 'HVM LAPIC', 'HVM LAPIC_REGS', 'HVM MTRR'])]\n"
-            "[('STORE_PFN', 2043), ('IOREQ_PFN', 2042), ('BUFIOREQ_PFN', 2041), ('IDENT_PT', 4278173696)]\n"
-            "3 4.17 0 2000000\n");
+  EXPECT_EQ(
+      python(
+          "p=d['pages']\n"
+          "print(d['valid'], d['container']['layers'], d['container']['config_kind'], d['guest']['type'])\n"
+          "print(p['bodies'], p['distinct_pfns'], p['pfn_min'], p['pfn_max'], p['holes'], "
+          "p['entries_by_type'])\n"
+          "print([(v['id'], sorted(v['contexts'])) for v in d['vcpus']])\n"
+          "print([(h['name'], h['value']) for h in d['hvm_params']])\n"
+          "print(d['stream_version'], d['guest']['xen_version'], d['checkpoints'], d['tsc']['khz'])\n",
+          r.out),
+      "True xl+libxl xl hvm\n"
+      "2012 2012 0 2043 [[160, 191]] {'NOTAB': 2012, 'XTAB': 32}\n"
+      "[(0, ['HVM CPU', 'HVM LAPIC', 'HVM LAPIC_REGS', 'HVM MTRR']), "
+      "(1, ['HVM CPU', 'HVM LAPIC', 'HVM LAPIC_REGS', 'HVM MTRR'])]\n"
+      "[('STORE_PFN', 2043), ('IOREQ_PFN', 2042), ('BUFIOREQ_PFN', 2041), ('IDENT_PT', 4278173696)]\n"
+      "3 4.17 0 2000000\n");
 }
 
 TEST_F(ImageCli, InspectRecordListMatchesTheRecordCount) {
@@ -68,7 +72,8 @@ TEST_F(ImageCli, InspectRecordListMatchesTheRecordCount) {
   ASSERT_EQ(r.exit, 0) << r.err;
   // Headers: xl, libxl, libxc image + domain; then every record.
   EXPECT_EQ(python("print(len(d['record_list']) - 4 == d['records']['total'], d['checkpoints'],\n"
-                   "      d['record_list'][0]['type'], d['record_list'][-1]['type'], d['pages']['extra_bodies'] > 0)\n",
+                   "      d['record_list'][0]['type'], d['record_list'][-1]['type'], "
+                   "d['pages']['extra_bodies'] > 0)\n",
                    r.out),
             "True 2 xl header END True\n");
 }
@@ -87,15 +92,18 @@ TEST_F(ImageCli, InspectOfATruncatedImageDescribesThePrefixAndExitsOne) {
 TEST_F(ImageCli, InspectReadsALegacyImageAndStdin) {
   Result r = run({xsr_bin(), "inspect", "--json", fixture("sample/legacy-hvm.xl.bin")});
   ASSERT_EQ(r.exit, 0) << r.err;
-  EXPECT_EQ(python("c=d['container']\nprint(c['legacy'], c['legacy_toolstack_width'], d['guest']['legacy_converted'], "
-                   "d['guest']['xen_version'])\n",
-                   r.out),
-            "True 64 True None\n");
+  EXPECT_EQ(
+      python(
+          "c=d['container']\nprint(c['legacy'], c['legacy_toolstack_width'], d['guest']['legacy_converted'], "
+          "d['guest']['xen_version'])\n",
+          r.out),
+      "True 64 True None\n");
   int in = ::open(fixture("sample/guest-hvm.xl.bin").c_str(), O_RDONLY);
   int p[2];
   ASSERT_EQ(::pipe(p), 0);
   std::thread feed([&] {
-    (void)!std::system(("cat '" + fixture("sample/guest-hvm.xl.bin") + "' > /dev/fd/" + std::to_string(p[1])).c_str());
+    (void)!std::system(
+        ("cat '" + fixture("sample/guest-hvm.xl.bin") + "' > /dev/fd/" + std::to_string(p[1])).c_str());
     ::close(p[1]);
   });
   Result piped = run({xsr_bin(), "inspect"}, p[0]);
@@ -130,7 +138,8 @@ TEST_F(ImageCli, ExtractPageMatchesHexdumpOfTheRawFile) {
   ASSERT_EQ(run({xsr_bin(), "extract", img, "-o", path("g.raw")}).exit, 0);
   Result page = run({xsr_bin(), "extract", img, "--page", "0x7f0"});
   ASSERT_EQ(page.exit, 0) << page.err;
-  Result hd = run({"/usr/bin/hexdump", "-C", "-s", std::to_string(0x7f0 * 4096), "-n", "4096", path("g.raw")});
+  Result hd =
+      run({"/usr/bin/hexdump", "-C", "-s", std::to_string(0x7f0 * 4096), "-n", "4096", path("g.raw")});
   ASSERT_EQ(hd.exit, 0) << hd.err;
   EXPECT_EQ(page.out, hd.out);
   Result missing = run({xsr_bin(), "extract", img, "--page", "0xa0"});
@@ -146,10 +155,12 @@ TEST_F(ImageCli, ExtractElfIsReadableByReadelf) {
   ASSERT_EQ(re.exit, 0) << re.err;
   EXPECT_NE(re.out.find("CORE (Core file)"), std::string::npos) << re.out;
   EXPECT_NE(re.out.find("Number of program headers:         2\n"), std::string::npos) << re.out;
-  EXPECT_NE(re.out.find("LOAD           0x001000 0x0000000000000000 0x0000000000000000 0x0a0000 0x0a0000 RWE 0x1000"),
+  EXPECT_NE(re.out.find(
+                "LOAD           0x001000 0x0000000000000000 0x0000000000000000 0x0a0000 0x0a0000 RWE 0x1000"),
             std::string::npos)
       << re.out;
-  EXPECT_NE(re.out.find("LOAD           0x0c1000 0x00000000000c0000 0x00000000000c0000 0x73c000 0x73c000 RWE 0x1000"),
+  EXPECT_NE(re.out.find(
+                "LOAD           0x0c1000 0x00000000000c0000 0x00000000000c0000 0x73c000 0x73c000 RWE 0x1000"),
             std::string::npos)
       << re.out;
 }

@@ -35,7 +35,9 @@ std::string gen_file(const std::string& name, std::vector<std::string> extra) {
 }
 
 int open_in(const std::string& p) { return ::open(p.c_str(), O_RDONLY | O_CLOEXEC); }
-int open_out(const std::string& p) { return ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); }
+int open_out(const std::string& p) {
+  return ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
 
 const char kPort[] = "listening on 127.0.0.1:";
 
@@ -45,8 +47,8 @@ TEST(RelayCli, GeneratorRelayVerifierOverLoopbackTcp) {
   Child verifier({xsr_bin(), "verify", "--listen", "127.0.0.1:0", "--timeout", "20"});
   const std::string vport = verifier.line_after(kPort);
   ASSERT_FALSE(vport.empty()) << "verify --listen named no port";
-  Child relay({xsr_bin(), "relay", "--listen", "127.0.0.1:0", "--connect", "127.0.0.1:" + vport,
-              "--timeout", "20"});
+  Child relay(
+      {xsr_bin(), "relay", "--listen", "127.0.0.1:0", "--connect", "127.0.0.1:" + vport, "--timeout", "20"});
   const std::string rport = relay.line_after(kPort);
   ASSERT_FALSE(rport.empty()) << "relay --listen named no port";
   Result g = run({xsr_bin(), "gen", "--size", "24M", "-f", "xl", "--connect", "127.0.0.1:" + rport});
@@ -55,7 +57,8 @@ TEST(RelayCli, GeneratorRelayVerifierOverLoopbackTcp) {
   EXPECT_EQ(relay_r.exit, 0) << relay_r.err;
   const Result verifier_r = verifier.finish();
   EXPECT_EQ(verifier_r.exit, 0) << verifier_r.err;
-  EXPECT_NE(relay_r.err.find("xsr relay: forwarded 23.9 MiB (xl+libxl stream"), std::string::npos) << relay_r.err;
+  EXPECT_NE(relay_r.err.find("xsr relay: forwarded 23.9 MiB (xl+libxl stream"), std::string::npos)
+      << relay_r.err;
 }
 
 TEST(RelayCli, UnixSocketsBothSides) {
@@ -115,7 +118,8 @@ TEST(RelayCli, CorruptStreamStopsAtTheBadRecord) {
   ::close(p[0]);
   char off[32];
   std::snprintf(off, sizeof off, "0x%llx", static_cast<unsigned long long>(rec));
-  EXPECT_NE(relay_r.err.find(std::string("xsr relay: <stdin>: offset ") + off), std::string::npos) << relay_r.err;
+  EXPECT_NE(relay_r.err.find(std::string("xsr relay: <stdin>: offset ") + off), std::string::npos)
+      << relay_r.err;
   EXPECT_NE(relay_r.err.find("(PAGE_DATA): Reserved bits set in PAGE_DATA record"), std::string::npos)
       << relay_r.err;
   EXPECT_NE(relay_r.err.find("; forwarded " + std::to_string(rec) + " bytes before it"), std::string::npos)
@@ -273,7 +277,8 @@ TEST(RelayCli, StatsLinesAndJson) {
   EXPECT_EQ(r.out.size(), data.size());
   // The final line counts every byte, record and page forwarded.
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(xsr relay: done: .*\((\d+) bytes\), (\d+) pages, (\d+) records)")))
+  ASSERT_TRUE(std::regex_search(
+      r.err, m, std::regex(R"(xsr relay: done: .*\((\d+) bytes\), (\d+) pages, (\d+) records)")))
       << r.err;
   EXPECT_EQ(std::stoull(m[1].str()), data.size());
   const std::string j = slurp(json);

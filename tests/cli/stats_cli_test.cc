@@ -43,21 +43,24 @@ class StatsCli : public ::testing::Test {
   }
   // Runs python3 on `code` with the JSON file as d; returns its stdout.
   std::string python(const std::string& code, const std::string& json_file) {
-    Result r = run({"/usr/bin/python3", "-c",
-                    "import json,sys\nd=json.load(open(sys.argv[1]))\n" + code, json_file});
+    Result r = run(
+        {"/usr/bin/python3", "-c", "import json,sys\nd=json.load(open(sys.argv[1]))\n" + code, json_file});
     EXPECT_EQ(r.exit, 0) << r.err;
     return r.out;
   }
   // The members every --stats-json has, and its samples' invariants: t and
   // bytes never go back, and the last sample is the total.
   std::string check_common(const std::string& json_file, const std::string& tool) {
-    return python("keys = {'tool','bytes','records','pages','seconds','mib_per_s','cpu_seconds',\n"
-                  "        'cpu_s_per_gib','max_rss_kib','interval_s','samples','ok','error'}\n"
-                  "s = d['samples']\n"
-                  "print(keys <= set(d), d['tool'] == '" + tool + "', len(s) >= 1,\n"
-                  "      all(a['t'] <= b['t'] and a['bytes'] <= b['bytes'] for a, b in zip(s, s[1:])),\n"
-                  "      s[-1]['bytes'] == d['bytes'], d['max_rss_kib'] > 0, d['cpu_seconds'] >= 0)\n",
-                  json_file);
+    return python(
+        "keys = {'tool','bytes','records','pages','seconds','mib_per_s','cpu_seconds',\n"
+        "        'cpu_s_per_gib','max_rss_kib','interval_s','samples','ok','error'}\n"
+        "s = d['samples']\n"
+        "print(keys <= set(d), d['tool'] == '" +
+            tool +
+            "', len(s) >= 1,\n"
+            "      all(a['t'] <= b['t'] and a['bytes'] <= b['bytes'] for a, b in zip(s, s[1:])),\n"
+            "      s[-1]['bytes'] == d['bytes'], d['max_rss_kib'] > 0, d['cpu_seconds'] >= 0)\n",
+        json_file);
   }
   std::string dir_;
 };
@@ -67,9 +70,11 @@ const char kAllTrue[] = "True True True True True True True\n";
 TEST_F(StatsCli, GenPrintsALineEachIntervalAndAFinalLineWithTheExactSize) {
   const std::string f = path("g.bin");
   // 4 MiB at 16 MiB/s: about a quarter of a second, several 50 ms lines.
-  Result r = run({xsr_bin(), "gen", "--size", "4M", "--rate", "16M", "--stats", "--stats-interval", "0.05", "-o", f});
+  Result r = run(
+      {xsr_bin(), "gen", "--size", "4M", "--rate", "16M", "--stats", "--stats-interval", "0.05", "-o", f});
   ASSERT_EQ(r.exit, 0) << r.err;
-  const std::regex periodic(R"(xsr gen: \d+\.\d s, [0-9.]+ (bytes|MiB)(, \d+ pages, \d+ records)?, [0-9.]+ MiB/s \(now [0-9.]+ MiB/s\), cpu [0-9.]+ s(/GiB)?)");
+  const std::regex periodic(
+      R"(xsr gen: \d+\.\d s, [0-9.]+ (bytes|MiB)(, \d+ pages, \d+ records)?, [0-9.]+ MiB/s \(now [0-9.]+ MiB/s\), cpu [0-9.]+ s(/GiB)?)");
   int n = 0;
   std::string done;
   for (const std::string& l : split_lines(r.err)) {
@@ -89,7 +94,8 @@ TEST_F(StatsCli, VerifyFromASlowPipeCountsAsItGoesAndEndsAtTheStreamSize) {
   Result g = run({xsr_bin(), "gen", "--size", "4M", "--format", "xl", "-o", f});
   ASSERT_EQ(g.exit, 0) << g.err;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(g.err, m, std::regex(R"(xsr gen: (\d+) bytes, (\d+) records, (\d+) pages)"))) << g.err;
+  ASSERT_TRUE(std::regex_search(g.err, m, std::regex(R"(xsr gen: (\d+) bytes, (\d+) records, (\d+) pages)")))
+      << g.err;
   const std::string bytes = m[1], records = m[2], pages = m[3];
   // 16 pieces with 15 ms between them: however late verify starts, it
   // reads for 0.2 s at the least, long enough for several 20 ms lines.
@@ -117,8 +123,9 @@ TEST_F(StatsCli, VerifyFromASlowPipeCountsAsItGoesAndEndsAtTheStreamSize) {
   for (const std::string& l : split_lines(r.err))
     if (std::regex_match(l, std::regex(R"(xsr verify: \d+\.\d s, .*MiB/s \(now .*)"))) ++n;
   EXPECT_GE(n, 2) << r.err;
-  EXPECT_TRUE(std::regex_search(r.err, std::regex("xsr verify: done: [0-9.]+ s, [0-9.]+ MiB \\(" + bytes + " bytes\\), " +
-                                                  pages + " pages, " + records + " records, ")))
+  EXPECT_TRUE(
+      std::regex_search(r.err, std::regex("xsr verify: done: [0-9.]+ s, [0-9.]+ MiB \\(" + bytes +
+                                          " bytes\\), " + pages + " pages, " + records + " records, ")))
       << r.err;
   EXPECT_NE(r.out.find("valid xl+libxl stream"), std::string::npos) << r.out;
 }
@@ -173,7 +180,8 @@ TEST_F(StatsCli, GenStatsJsonMatchesWhatWasWritten) {
   Result r = run({xsr_bin(), "gen", "--size", "3M", "--type", "pv", "--stats-json", j, "-o", f});
   ASSERT_EQ(r.exit, 0) << r.err;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(xsr gen: (\d+) bytes, (\d+) records, (\d+) pages)"))) << r.err;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(xsr gen: (\d+) bytes, (\d+) records, (\d+) pages)")))
+      << r.err;
   EXPECT_EQ(check_common(j, "gen"), kAllTrue);
   EXPECT_EQ(python("print(d['bytes'], d['records'], d['pages'])\n", j),
             std::to_string(size_of(f)) + " " + std::string(m[2]) + " " + std::string(m[3]) + "\n");

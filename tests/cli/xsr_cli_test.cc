@@ -48,8 +48,8 @@ TEST_F(XsrCli, EachSubcommandNameReachesItsCommand) {
     // A parse error names the subcommand it went to.
     r = run({xsr_bin(), c, "--no-such-option"});
     EXPECT_EQ(r.exit, 2) << c;
-    EXPECT_EQ(r.err, "xsr: " + std::string(c) +
-                         ": unrecognised option '--no-such-option' (see 'xsr " + c + " --help')\n")
+    EXPECT_EQ(r.err, "xsr: " + std::string(c) + ": unrecognised option '--no-such-option' (see 'xsr " + c +
+                         " --help')\n")
         << c;
   }
 }
@@ -101,24 +101,32 @@ TEST_F(XsrCli, VersionPrintsTheMesonVersion) {
 
 TEST_F(XsrCli, ABadFormatIsTheSameUsageErrorInEverySubcommand) {
   const std::string legacy = fixture("legacy/hvm64-full.bin"), v3 = fixture("valid/libxc-v3-hvm.bin");
-  expect_usage_error({"verify", "--format", "xml", v3}, "xsr: verify: --format must be auto, libxc, libxl or xl, not 'xml'");
+  expect_usage_error({"verify", "--format", "xml", v3},
+                     "xsr: verify: --format must be auto, libxc, libxl or xl, not 'xml'");
   expect_usage_error({"relay", "-f", "xml", v3, "-o", path("o")},
                      "xsr: relay: --format must be auto, libxc, libxl or xl, not 'xml'");
-  expect_usage_error({"convert", "--format", "xml", legacy, path("o")}, "xsr: convert: --format must be libxc or libxl");
+  expect_usage_error({"convert", "--format", "xml", legacy, path("o")},
+                     "xsr: convert: --format must be libxc or libxl");
   expect_usage_error({"relay", "--convert", "--convert-format", "xml", legacy, "-o", path("o")},
                      "xsr: relay: --convert-format must be libxc or libxl");
-  expect_usage_error({"gen", "--format", "xml", "-o", path("g")}, "xsr: gen: --format must be libxc, libxl or xl");
+  expect_usage_error({"gen", "--format", "xml", "-o", path("g")},
+                     "xsr: gen: --format must be libxc, libxl or xl");
 }
 
 TEST_F(XsrCli, ABadGuestOrWidthIsTheSameUsageErrorInEverySubcommand) {
   const std::string legacy = fixture("legacy/hvm64-full.bin");
-  expect_usage_error({"convert", "--guest", "arm", legacy, path("o")}, "xsr: convert: --guest must be pv or hvm");
-  expect_usage_error({"relay", "--convert", "-g", "arm", legacy, "-o", path("o")}, "xsr: relay: --guest must be pv or hvm");
+  expect_usage_error({"convert", "--guest", "arm", legacy, path("o")},
+                     "xsr: convert: --guest must be pv or hvm");
+  expect_usage_error({"relay", "--convert", "-g", "arm", legacy, "-o", path("o")},
+                     "xsr: relay: --guest must be pv or hvm");
   expect_usage_error({"gen", "--type", "arm", "-o", path("g")}, "xsr: gen: --type must be hvm or pv");
-  expect_usage_error({"convert", "--width", "16", legacy, path("o")}, "xsr: convert: --width must be 32 or 64");
-  expect_usage_error({"relay", "--convert", "-w", "16", legacy, "-o", path("o")}, "xsr: relay: --width must be 32 or 64");
+  expect_usage_error({"convert", "--width", "16", legacy, path("o")},
+                     "xsr: convert: --width must be 32 or 64");
+  expect_usage_error({"relay", "--convert", "-w", "16", legacy, "-o", path("o")},
+                     "xsr: relay: --width must be 32 or 64");
   expect_usage_error({"gen", "--width", "16", "-o", path("g")}, "xsr: gen: --width must be 32 or 64");
-  expect_usage_error({"gen", "--toolstack-width", "16", "-o", path("g")}, "xsr: gen: --toolstack-width must be 32 or 64");
+  expect_usage_error({"gen", "--toolstack-width", "16", "-o", path("g")},
+                     "xsr: gen: --toolstack-width must be 32 or 64");
   for (const char* c : {"convert", "gen"}) {
     std::vector<std::string> a{c, "--stream-version", "4"};
     if (std::string(c) == "convert") a.insert(a.end(), {legacy, path("o")});
@@ -136,7 +144,8 @@ TEST_F(XsrCli, ABadIoCompressOrStatsValueIsTheSameUsageErrorInEverySubcommand) {
   expect_usage_error({"convert", "--io", "fast", legacy, path("o")}, "xsr: convert: " + all);
   expect_usage_error({"inspect", "--io", "fast", v3}, "xsr: inspect: " + all);
   expect_usage_error({"extract", "--io", "fast", v3, "-o", path("r")}, "xsr: extract: " + all);
-  expect_usage_error({"relay", "--io", "mmap", v3, "-o", path("o")}, "xsr: relay: --io must be auto, uring or read");
+  expect_usage_error({"relay", "--io", "mmap", v3, "-o", path("o")},
+                     "xsr: relay: --io must be auto, uring or read");
   // Found once the output is open: it is removed on the way out.
   expect_usage_error({"convert", "--compress", "lz4", legacy, path("o")},
                      "xsr: convert: --compress must be zstd, gzip, xz or bzip2, not 'lz4'");
@@ -161,7 +170,8 @@ TEST_F(XsrCli, ABadIoCompressOrStatsValueIsTheSameUsageErrorInEverySubcommand) {
 
 // A failure after the output was opened removes it: no temporary file stays.
 TEST_F(XsrCli, ACompressorThatCannotStartLeavesNoFile) {
-  Result r = run({xsr_bin(), "gen", "--size", "256K", "--compress", "zstd", "--level", "99", "-o", path("g")});
+  Result r =
+      run({xsr_bin(), "gen", "--size", "256K", "--compress", "zstd", "--level", "99", "-o", path("g")});
   EXPECT_EQ(r.exit, 2);
   EXPECT_EQ(lines(r.err), 1) << r.err;
   EXPECT_EQ(listing(), "");

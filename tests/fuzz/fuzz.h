@@ -90,8 +90,8 @@ class Rng {
   (void)!::write(2, "\n", 1);
   std::abort();
 }
-#define XSR_FUZZ_CHECK(cond) \
-  do {                       \
+#define XSR_FUZZ_CHECK(cond)               \
+  do {                                     \
     if (!(cond)) ::xsr::fuzz::fail(#cond); \
   } while (0)
 
@@ -129,10 +129,10 @@ class ChunkySource final : public Source {
     const std::size_t avail = data_.size() - cur_;
     std::size_t extra = 0;
     const std::uint32_t pick = rng_.below(20);
-    if (pick < 10) extra = 0;                       // exactly what was asked
-    else if (pick < 15) extra = rng_.below(16);     // a few bytes more
-    else if (pick < 19) extra = rng_.below(4096);   // a page or so
-    else extra = rng_.below(64 << 10);              // a pipe's worth
+    if (pick < 10) extra = 0;                      // exactly what was asked
+    else if (pick < 15) extra = rng_.below(16);    // a few bytes more
+    else if (pick < 19) extra = rng_.below(4096);  // a page or so
+    else extra = rng_.below(64 << 10);             // a pipe's worth
     const std::size_t len = std::min(avail, std::min(n + extra, kMaxPeek + (64 << 10)));
     win_ = std::make_unique<std::byte[]>(len ? len : 1);
     if (len) std::memcpy(win_.get(), data_.data() + cur_, len);
@@ -188,9 +188,9 @@ class ChunkySource final : public Source {
 }  // namespace xsr::fuzz
 
 #ifdef XSR_FUZZ_LIBFUZZER
-#define XSR_FUZZ_ENTRY(name)                                                   \
+#define XSR_FUZZ_ENTRY(name)                                                          \
   extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) { \
-    return xsr_fuzz_##name(data, size);                                        \
+    return xsr_fuzz_##name(data, size);                                               \
   }
 #else
 #define XSR_FUZZ_ENTRY(name) \
@@ -198,7 +198,7 @@ class ChunkySource final : public Source {
 #endif
 
 // Defines target `name`: XSR_FUZZ_TARGET(verify) { ...data, size...; return 0; }
-#define XSR_FUZZ_TARGET(name)                                                  \
-  static int xsr_fuzz_##name(const std::uint8_t* data, std::size_t size);      \
-  XSR_FUZZ_ENTRY(name)                                                         \
+#define XSR_FUZZ_TARGET(name)                                             \
+  static int xsr_fuzz_##name(const std::uint8_t* data, std::size_t size); \
+  XSR_FUZZ_ENTRY(name)                                                    \
   static int xsr_fuzz_##name(const std::uint8_t* data, std::size_t size)

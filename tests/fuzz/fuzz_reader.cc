@@ -61,8 +61,7 @@ void walk(Source& src, fuzz::Rng& rng) {
             sum += static_cast<unsigned>(run[run.size() - 1]);
           }
           break;
-        default:
-          break;  // skipped by end()
+        default: break;  // skipped by end()
       }
       if (pd.end(pad_ok)) return;
     } else if (padded(h.length) <= kMaxPeek && rng.below(2)) {
@@ -75,13 +74,14 @@ void walk(Source& src, fuzz::Rng& rng) {
       const std::size_t k = rng.below(sizeof prefix + 1);
       if (rng.below(2)) {
         std::uint64_t seen = 0;
-        if (rd.body_scan(h.length, std::span<std::byte>(prefix, k),
-                         [&](Bytes c, std::uint64_t at) {
-                           XSR_FUZZ_CHECK(at == seen);
-                           seen += c.size();
-                           sum += static_cast<unsigned>(c[c.size() - 1]);
-                         },
-                         pad_ok))
+        if (rd.body_scan(
+                h.length, std::span<std::byte>(prefix, k),
+                [&](Bytes c, std::uint64_t at) {
+                  XSR_FUZZ_CHECK(at == seen);
+                  seen += c.size();
+                  sum += static_cast<unsigned>(c[c.size() - 1]);
+                },
+                pad_ok))
           return;
         XSR_FUZZ_CHECK(seen == h.length);
       } else if (rd.body_prefix(h.length, std::span<std::byte>(prefix, k), pad_ok)) {
@@ -96,8 +96,8 @@ void walk(Source& src, fuzz::Rng& rng) {
 }
 
 bool same(const Error& a, const Error& b) {
-  return a.code == b.code && a.offset == b.offset && a.record == b.record &&
-         a.layer == b.layer && a.type == b.type && a.detail == b.detail;
+  return a.code == b.code && a.offset == b.offset && a.record == b.record && a.layer == b.layer &&
+         a.type == b.type && a.detail == b.detail;
 }
 
 }  // namespace

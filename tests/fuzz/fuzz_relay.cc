@@ -274,22 +274,23 @@ XSR_FUZZ_TARGET(relay) {
   auto explain = [&] {
     std::string s = "relay: " + (r.error ? r.error.message() : std::string("ok")) +
                     (!r.out_error ? "" : " / out: " + r.out_error.detail) +
-                    "\nmemory: " + (m.e ? m.e.message() : std::string("ok")) +
-                    "\nconverting " + std::to_string(converting) + " (relay " + std::to_string(r.converted) +
-                    "), conversion: " + (cr.error ? cr.error.message() : std::string("ok")) +
-                    "\nout " + std::to_string(out.size()) + " bytes (out_bytes " + std::to_string(r.out_bytes) +
+                    "\nmemory: " + (m.e ? m.e.message() : std::string("ok")) + "\nconverting " +
+                    std::to_string(converting) + " (relay " + std::to_string(r.converted) +
+                    "), conversion: " + (cr.error ? cr.error.message() : std::string("ok")) + "\nout " +
+                    std::to_string(out.size()) + " bytes (out_bytes " + std::to_string(r.out_bytes) +
                     "), in_bytes " + std::to_string(r.in_bytes) + ", left " + std::to_string(left.size()) +
-                    ", input " + std::to_string(stream.size()) + ", expected " + std::to_string(expect.size()) +
-                    ", last boundary " + std::to_string(last_bound) + ", stats.bytes " +
-                    std::to_string(m.st.bytes) + " / relay " + std::to_string(r.stats.bytes) + "\n";
+                    ", input " + std::to_string(stream.size()) + ", expected " +
+                    std::to_string(expect.size()) + ", last boundary " + std::to_string(last_bound) +
+                    ", stats.bytes " + std::to_string(m.st.bytes) + " / relay " +
+                    std::to_string(r.stats.bytes) + "\n";
     say(s);
   };
-#define RELAY_CHECK(cond)     \
-  do {                        \
-    if (!(cond)) {            \
-      explain();              \
-      XSR_FUZZ_CHECK(cond);   \
-    }                         \
+#define RELAY_CHECK(cond)   \
+  do {                      \
+    if (!(cond)) {          \
+      explain();            \
+      XSR_FUZZ_CHECK(cond); \
+    }                       \
   } while (0)
 
   // 1. Whatever happened: nothing but a prefix of what was expected.
@@ -334,7 +335,8 @@ XSR_FUZZ_TARGET(relay) {
       RELAY_CHECK(r.in_bytes == m.st.bytes);
       RELAY_CHECK(out.size() == m.st.bytes);
       RELAY_CHECK(r.in_bytes + left.size() == stream.size());
-      RELAY_CHECK(std::equal(left.begin(), left.end(), stream.begin() + static_cast<std::ptrdiff_t>(r.in_bytes)));
+      RELAY_CHECK(
+          std::equal(left.begin(), left.end(), stream.begin() + static_cast<std::ptrdiff_t>(r.in_bytes)));
     }
   } else {
     RELAY_CHECK(r.error);

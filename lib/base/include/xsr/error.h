@@ -8,7 +8,6 @@
 #include <string_view>
 #include <utility>
 
-
 namespace xsr {
 
 // The two stream layers a record can belong to (libxc image, libxl stream).
@@ -45,9 +44,9 @@ struct Error {
   std::uint64_t offset = 0;          // stream offset of the record (or field)
   std::uint64_t record = kNoRecord;  // record index in the stream, 0-based
   Layer layer = Layer::libxc;
-  std::uint32_t type = 0;            // record type, valid when record != kNoRecord
-  std::string detail;                // "body length 4104, expected 8 + 8 + 4096"
-  int cause = 0;                     // errno of the system call that failed (Errc::io), else 0
+  std::uint32_t type = 0;  // record type, valid when record != kNoRecord
+  std::string detail;      // "body length 4104, expected 8 + 8 + 4096"
+  int cause = 0;           // errno of the system call that failed (Errc::io), else 0
 
   // Factories (cold): an error at a stream offset outside any record.
   [[gnu::cold]] static Error at(Errc code, std::uint64_t offset, std::string detail);
@@ -69,7 +68,7 @@ struct Error {
 template <typename T>
 class Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : error_(std::move(error)) {}  // NOLINT
   bool ok() const { return error_.ok(); }
   const Error& error() const { return error_; }

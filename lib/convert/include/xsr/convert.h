@@ -22,13 +22,13 @@ namespace xsr {
 enum class GuestType { unknown, pv, hvm };
 
 struct ConvertOptions {
-  unsigned width = 0;  // legacy toolstack width, 32 or 64 (0: detect)
+  unsigned width = 0;                    // legacy toolstack width, 32 or 64 (0: detect)
   GuestType guest = GuestType::unknown;  // (unknown: detect)
-  bool libxl = false;      // output a libxl stream (else a bare libxc one)
-  bool xl = false;         // the input starts with an xl header (-x)
-  bool libvirt = false;    // the input starts with a libvirt header
-  bool skip_qemu = false;  // libxc output: leave the qemu tail out (and unread)
-  std::uint32_t stream_version = 3;  // 2: no STATIC_DATA_END (Xen 4.6-4.13)
+  bool libxl = false;                    // output a libxl stream (else a bare libxc one)
+  bool xl = false;                       // the input starts with an xl header (-x)
+  bool libvirt = false;                  // the input starts with a libvirt header
+  bool skip_qemu = false;                // libxc output: leave the qemu tail out (and unread)
+  std::uint32_t stream_version = 3;      // 2: no STATIC_DATA_END (Xen 4.6-4.13)
   // The reference's -v lines, byte for byte; null: not wanted.
   std::function<void(const std::string&)> info;
   // Called with the input bytes consumed so far, every few page batches.
@@ -40,7 +40,7 @@ struct ConvertResult {
   std::uint64_t in_bytes = 0, out_bytes = 0;
   std::uint64_t records = 0, pages = 0, batches = 0;
   std::uint64_t tail_bytes = 0;  // after the stream's END: the raw qemu record (libxc output)
-  std::string paths;  // "copy_file_range 4.0 GiB, write 1.2 MiB"
+  std::string paths;             // "copy_file_range 4.0 GiB, write 1.2 MiB"
 };
 
 // What the first bytes of a legacy stream say (REFERENCE.md, spec

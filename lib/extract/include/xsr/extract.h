@@ -22,20 +22,20 @@
 namespace xsr {
 
 struct ExtractOptions {
-  std::uint64_t first_pfn = 0;                 // --pfn A-B: only these pfns
+  std::uint64_t first_pfn = 0;  // --pfn A-B: only these pfns
   std::uint64_t last_pfn = libxc::kPfnMask;
-  bool elf = false;                            // an ELF core instead of raw
+  bool elf = false;  // an ELF core instead of raw
   // Called with the bytes read so far, about every 64 MiB; null: none.
   std::function<void(std::uint64_t)> progress;
 };
 
 struct ExtractResult {
-  Error error;                 // a stream error (offset, record) or an output error
-  std::uint64_t bodies = 0;    // page bodies written (re-sent pages count each time)
-  std::uint64_t pfns = 0;      // distinct pfns written
-  std::uint64_t segments = 0;  // ELF PT_LOAD segments
-  std::uint64_t out_bytes = 0; // the output file's size
-  std::string paths;           // "copy_file_range 4.0 GiB"
+  Error error;                  // a stream error (offset, record) or an output error
+  std::uint64_t bodies = 0;     // page bodies written (re-sent pages count each time)
+  std::uint64_t pfns = 0;       // distinct pfns written
+  std::uint64_t segments = 0;   // ELF PT_LOAD segments
+  std::uint64_t out_bytes = 0;  // the output file's size
+  std::string paths;            // "copy_file_range 4.0 GiB"
   StreamStats stats;
 };
 

@@ -12,8 +12,7 @@
 
 namespace xsr {
 
-static_assert(std::endian::native == std::endian::little,
-              "xsr reads little-endian records in place");
+static_assert(std::endian::native == std::endian::little, "xsr reads little-endian records in place");
 
 constexpr std::uint32_t bswap32(std::uint32_t v) {
   return ((v & 0xffu) << 24) | ((v & 0xff00u) << 8) | ((v >> 8) & 0xff00u) | (v >> 24);
@@ -22,9 +21,7 @@ constexpr std::uint64_t bswap64(std::uint64_t v) {
   return (std::uint64_t{bswap32(static_cast<std::uint32_t>(v))} << 32) |
          bswap32(static_cast<std::uint32_t>(v >> 32));
 }
-constexpr std::uint16_t bswap16(std::uint16_t v) {
-  return static_cast<std::uint16_t>((v << 8) | (v >> 8));
-}
+constexpr std::uint16_t bswap16(std::uint16_t v) { return static_cast<std::uint16_t>((v << 8) | (v >> 8)); }
 
 // Loads a trivially copyable T from possibly unaligned bytes. Callers check
 // the bounds first.
@@ -132,9 +129,18 @@ constexpr unsigned kPfnTypeShift = 60;
 
 // XEN_DOMCTL_PFINFO_* values (the top nibble of a pfn entry).
 enum PageType : unsigned {
-  NOTAB = 0x0, L1TAB = 0x1, L2TAB = 0x2, L3TAB = 0x3, L4TAB = 0x4,
-  L1TAB_PIN = 0x9, L2TAB_PIN = 0xa, L3TAB_PIN = 0xb, L4TAB_PIN = 0xc,
-  BROKEN = 0xd, XALLOC = 0xe, XTAB = 0xf,
+  NOTAB = 0x0,
+  L1TAB = 0x1,
+  L2TAB = 0x2,
+  L3TAB = 0x3,
+  L4TAB = 0x4,
+  L1TAB_PIN = 0x9,
+  L2TAB_PIN = 0xa,
+  L3TAB_PIN = 0xb,
+  L4TAB_PIN = 0xc,
+  BROKEN = 0xd,
+  XALLOC = 0xe,
+  XTAB = 0xf,
 };
 constexpr bool page_type_reserved(unsigned t) { return t >= 5 && t <= 8; }
 // The low three type bits select page tables; 0x0-0x4 and 0x9-0xc carry data.

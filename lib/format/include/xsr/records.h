@@ -12,12 +12,12 @@ namespace xsr {
 
 struct RecordInfo {
   std::uint32_t type;
-  std::string_view spec_name;   // as in the spec: "PAGE_DATA"
-  std::string_view ref_name;    // as the reference verifier prints it: "Page data"
-  std::uint64_t min_body;       // smallest valid body length (reference rules)
-  std::uint64_t max_body;       // largest valid body length (reference rules)
-  std::uint32_t multiple;       // body length must be a multiple of this (1: any)
-  std::uint32_t min_version;    // libxc stream version that introduced it
+  std::string_view spec_name;  // as in the spec: "PAGE_DATA"
+  std::string_view ref_name;   // as the reference verifier prints it: "Page data"
+  std::uint64_t min_body;      // smallest valid body length (reference rules)
+  std::uint64_t max_body;      // largest valid body length (reference rules)
+  std::uint32_t multiple;      // body length must be a multiple of this (1: any)
+  std::uint32_t min_version;   // libxc stream version that introduced it
 };
 
 constexpr std::uint64_t kAnyLength = ~std::uint64_t{0};
@@ -34,7 +34,7 @@ struct BoundsBreach {
 // `version`: the libxc stream's version (for libxl records any: their
 // min_version is 0).
 constexpr BoundsBreach check_bounds(const RecordInfo& ri, std::uint64_t len, std::uint32_t version) {
-  return {len < ri.min_body, len > ri.max_body, len % ri.multiple != 0, version < ri.min_version};
+  return {len<ri.min_body, len> ri.max_body, len % ri.multiple != 0, version < ri.min_version};
 }
 
 // Returns the table entry, or nullptr for a type the spec does not define.

@@ -18,10 +18,10 @@ struct GenOptions {
   std::uint32_t version = 3;         // libxc stream version: 2 or 3
   std::uint64_t size = 16ull << 20;  // approximate stream size in bytes
   std::uint64_t seed = 1;
-  std::uint32_t batch = 1024;        // pfns per PAGE_DATA record (1..1024)
-  std::uint32_t checkpoints = 0;     // extra checkpoint rounds after the first
+  std::uint32_t batch = 1024;     // pfns per PAGE_DATA record (1..1024)
+  std::uint32_t checkpoints = 0;  // extra checkpoint rounds after the first
   std::uint32_t vcpus = 2;
-  std::uint32_t pv_width = 8;        // PV guest width in bytes: 4 or 8
+  std::uint32_t pv_width = 8;  // PV guest width in bytes: 4 or 8
   // Page bodies shaped like a guest's memory (gen_mixed_page) instead of
   // one repeated random page: compression benchmarks need the former, as
   // any compressor squeezes the latter to almost nothing.

@@ -22,7 +22,7 @@ namespace xsr {
 struct InspectOptions {
   // Each header and record as it is read (for --records); null: not wanted.
   std::function<void(const std::string& line)> record_line;
-  bool records_json = false;  // record_line gets JSON objects instead of text
+  bool records_json = false;           // record_line gets JSON objects instead of text
   std::size_t max_config = 16u << 20;  // domain config bytes kept
   std::size_t max_holes = 1024;        // hole ranges listed
   // Called with the bytes read so far, about every 64 MiB; null: none.
@@ -41,22 +41,22 @@ struct InspectReport {
   unsigned legacy_width = 0;       // its toolstack width (32 / 64)
 
   // Guest.
-  unsigned pv_width_bits = 0;     // X86_PV_INFO: 32 or 64 (0: not a PV stream)
-  unsigned pt_levels = 0;         // X86_PV_INFO: 3 or 4
+  unsigned pv_width_bits = 0;                                  // X86_PV_INFO: 32 or 64 (0: not a PV stream)
+  unsigned pt_levels = 0;                                      // X86_PV_INFO: 3 or 4
   std::optional<std::pair<std::uint32_t, std::uint32_t>> p2m;  // X86_PV_P2M_FRAMES start, end pfn
 
   // Memory.
-  PfnSet pfns;     // pfns with a page body
-  PfnSet resent;   // pfns whose body came more than once
-  std::uint64_t resends = 0;      // page bodies beyond the first per pfn
-  std::uint64_t entries = 0;      // PAGE_DATA entries of every type
-  std::uint64_t no_data = 0;      // entries without a body (XTAB, BROKEN, XALLOC)
-  std::uint64_t hole_count = 0, hole_pfns = 0;          // gaps between pfn_min and pfn_max
+  PfnSet pfns;                                  // pfns with a page body
+  PfnSet resent;                                // pfns whose body came more than once
+  std::uint64_t resends = 0;                    // page bodies beyond the first per pfn
+  std::uint64_t entries = 0;                    // PAGE_DATA entries of every type
+  std::uint64_t no_data = 0;                    // entries without a body (XTAB, BROKEN, XALLOC)
+  std::uint64_t hole_count = 0, hole_pfns = 0;  // gaps between pfn_min and pfn_max
   std::vector<std::pair<std::uint64_t, std::uint64_t>> holes;  // first max_holes: first, last
 
   // vCPUs: id -> context records (PV records, HVM save entries).
   std::map<std::uint32_t, std::set<std::string>> vcpus;
-  std::set<std::string> hvm_domain_state;  // HVM save entries not per vCPU
+  std::set<std::string> hvm_domain_state;             // HVM save entries not per vCPU
   std::map<std::uint64_t, std::uint64_t> hvm_params;  // index -> value (last wins)
   struct Tsc {
     std::uint32_t mode = 0, khz = 0, incarnation = 0;
@@ -84,8 +84,7 @@ std::string inspect_text(const std::string& image, const InspectReport& rep, boo
 // The report as the members of one JSON object, without the braces, so a
 // caller can put a streamed "records" array beside them (schema:
 // docs/inspect-json.md).
-std::string inspect_json_members(const std::string& image, const InspectReport& rep,
-                                 bool with_config);
+std::string inspect_json_members(const std::string& image, const InspectReport& rep, bool with_config);
 
 // HVM save entry name of a typecode ("CPU", "LAPIC", ...), per-vCPU or not.
 std::string hvm_save_name(unsigned typecode);

@@ -52,8 +52,7 @@ OpenResult open_input(std::string_view spec, IoMode mode = IoMode::automatic);
 
 // The decompressing source over `raw` (positioned at the compressed data);
 // `mode` chooses how the pipe of decompressed bytes is read.
-OpenResult decompress_source(std::unique_ptr<Source> raw, Codec codec,
-                             IoMode mode = IoMode::automatic);
+OpenResult decompress_source(std::unique_ptr<Source> raw, Codec codec, IoMode mode = IoMode::automatic);
 
 // Compresses what is written into fd() through a thread, into `out` (not
 // owned). The writer must ignore SIGPIPE (cli::ignore_sigpipe): when the

@@ -116,8 +116,8 @@ IoCaps fd_caps(int fd);
 
 struct OpenResult {
   std::unique_ptr<Source> source;
-  Error error;        // set when source is null (detail: "PATH: <strerror>")
-  std::string note;   // e.g. "io_uring unavailable (Operation not permitted): plain reads"
+  Error error;       // set when source is null (detail: "PATH: <strerror>")
+  std::string note;  // e.g. "io_uring unavailable (Operation not permitted): plain reads"
 };
 
 // Opens "FILE", "-" (stdin) or a decimal FD number, as the reference tools

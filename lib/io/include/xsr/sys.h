@@ -18,12 +18,10 @@ struct Ops {
   ssize_t (*read)(int fd, void* buf, std::size_t n);
   ssize_t (*pread)(int fd, void* buf, std::size_t n, off_t off);
   ssize_t (*write)(int fd, const void* buf, std::size_t n);
-  ssize_t (*splice)(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n,
-                    unsigned flags);
+  ssize_t (*splice)(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n, unsigned flags);
   // The zero-copy paths of Source::forward (file to file, file to socket):
   // one indirect call per up-to-1-GiB transfer, never per page.
-  ssize_t (*copy_file_range)(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n,
-                             unsigned flags);
+  ssize_t (*copy_file_range)(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n, unsigned flags);
   ssize_t (*sendfile)(int out, int in, off_t* in_off, std::size_t n);
   // A Sink's buffered bytes and a prepared page area in one call (gen).
   ssize_t (*writev)(int fd, const iovec* iov, int count);
@@ -60,8 +58,7 @@ ssize_t read(int fd, void* buf, std::size_t n);
 ssize_t pread(int fd, void* buf, std::size_t n, off_t off);
 ssize_t write(int fd, const void* buf, std::size_t n);
 ssize_t splice(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n, unsigned flags);
-ssize_t copy_file_range(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n,
-                        unsigned flags);
+ssize_t copy_file_range(int in, loff_t* in_off, int out, loff_t* out_off, std::size_t n, unsigned flags);
 ssize_t sendfile(int out, int in, off_t* in_off, std::size_t n);
 ssize_t writev(int fd, const iovec* iov, int count);
 ssize_t pwrite(int fd, const void* buf, std::size_t n, off_t off);

@@ -100,8 +100,7 @@ class RecordReader {
   // (for checks that need the whole body of a record too large for
   // body_whole). A chunk dies when `each` returns.
   using ChunkFn = std::function<void(Bytes chunk, std::uint64_t body_off)>;
-  Error body_scan(std::uint64_t len, std::span<std::byte> prefix, const ChunkFn& each,
-                  bool& padding_ok);
+  Error body_scan(std::uint64_t len, std::span<std::byte> prefix, const ChunkFn& each, bool& padding_ok);
 
   // Reads the padding after a body of len bytes (already consumed).
   Error padding(std::uint64_t len, bool& padding_ok) {
@@ -241,9 +240,7 @@ class PageDataReader {
   // After begin: whether the body has room for count entries. When it has
   // not, neither entries nor pages are handed out (a hostile count is never
   // trusted), but end() still steps over the body.
-  bool pfns_fit() const {
-    return len_ >= sizeof ph_ && len_ - sizeof ph_ >= 8 * std::uint64_t{ph_.count};
-  }
+  bool pfns_fit() const { return len_ >= sizeof ph_ && len_ - sizeof ph_ >= 8 * std::uint64_t{ph_.count}; }
   std::uint64_t pfns_read() const { return pfns_read_; }
 
   // The next chunk of up to kPfnChunk entries as raw little-endian bytes
@@ -275,8 +272,7 @@ class PageDataReader {
       Bytes run;
       if (Error e = next_pages(run)) return e;
       if (run.empty()) return {};
-      for (std::size_t off = 0; off < run.size(); off += kPageSize)
-        f(Page(run.data() + off, kPageSize));
+      for (std::size_t off = 0; off < run.size(); off += kPageSize) f(Page(run.data() + off, kPageSize));
     }
   }
 

@@ -214,8 +214,7 @@ template <typename C>
 Error StreamWalker<C>::walk(Container c) {
   switch (c) {
     case Container::libxc:
-    case Container::libxl:
-      return inner_stream(c, c);
+    case Container::libxl: return inner_stream(c, c);
     case Container::xl: {
       Container inner = Container::libxc;
       if (Error e = xl_header(inner)) return e;
@@ -224,8 +223,7 @@ Error StreamWalker<C>::walk(Container c) {
     case Container::libvirt:
       if (Error e = libvirt_header()) return e;
       return inner_stream(Container::libvirt, Container::libxl);
-    case Container::legacy:
-      break;
+    case Container::legacy: break;
   }
   return not_a_stream();
 }
@@ -331,8 +329,7 @@ Error StreamWalker<C>::libxl_stream() {
     c_.record_end(ev, rd_.end_record());
     LibxcEnd how = LibxcEnd::end;
     switch (ev.type) {
-      case libxl::END:
-        return {};
+      case libxl::END: return {};
       case libxl::LIBXC_CONTEXT:
         if (Error e = libxc_stream(true, how)) return e;
         in_checkpoint = how == LibxcEnd::checkpoint;
@@ -343,8 +340,7 @@ Error StreamWalker<C>::libxl_stream() {
         if (Error e = libxc_records(true, how)) return e;
         in_checkpoint = how == LibxcEnd::checkpoint;
         break;
-      default:
-        break;
+      default: break;
     }
   }
 }

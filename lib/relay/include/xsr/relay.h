@@ -62,9 +62,9 @@ struct RelayResult {
   bool converted = false;
   ConvertResult conv;
   std::uint64_t copied_forward = 0, copied_back = 0;  // --then-copy
-  std::string reader;  // "io_uring" or "read" (header reads)
-  std::string note;    // why io_uring was not used, when it was not
-  std::string paths;   // "splice 4.0 GiB, write 1.2 MiB": how held bytes came in
+  std::string reader;                                 // "io_uring" or "read" (header reads)
+  std::string note;                                   // why io_uring was not used, when it was not
+  std::string paths;  // "splice 4.0 GiB, write 1.2 MiB": how held bytes came in
 };
 
 // The conversion options relay() uses for a legacy stream: opt.conv, with

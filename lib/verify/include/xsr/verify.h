@@ -9,8 +9,8 @@
 #include <functional>
 #include <map>
 #include <span>
-#include <string_view>
 #include <string>
+#include <string_view>
 
 #include "xsr/error.h"
 #include "xsr/format.h"
@@ -41,8 +41,8 @@ class StreamObserver {
   // A record of either layer, checked: `body` holds its body when it is at
   // most 1 MiB, else its first 64 bytes (`len` is the full body length).
   // PAGE_DATA records come here too, after their pages.
-  virtual void record(Layer /*layer*/, std::uint32_t /*type*/, std::uint64_t /*off*/,
-                      std::uint64_t /*len*/, std::span<const std::byte> /*body*/) {}
+  virtual void record(Layer /*layer*/, std::uint32_t /*type*/, std::uint64_t /*off*/, std::uint64_t /*len*/,
+                      std::span<const std::byte> /*body*/) {}
   // A PAGE_DATA record's entries, in chunks (raw little-endian u64s), read
   // but not yet checked: a record whose checks fail is not passed to pages().
   virtual void pfns(std::span<const std::byte> /*chunk*/) {}
@@ -84,7 +84,7 @@ struct StreamStats {
   std::uint64_t records = 0;  // records of both layers
   std::array<TypeCount, libxc::kRecordTypeCount> libxc{};
   std::array<TypeCount, libxl::kRecordTypeCount> libxl{};
-  std::map<std::uint32_t, TypeCount> optional;  // skipped optional records by type
+  std::map<std::uint32_t, TypeCount> optional;   // skipped optional records by type
   std::array<std::uint64_t, 16> pfns_by_type{};  // PAGE_DATA entries by page type
   std::uint64_t pages = 0;                       // page bodies (4 KiB each)
   std::uint64_t checkpoints = 0;
