@@ -292,7 +292,7 @@ Error Converter::pv_extended_info() {
     where_ = pos();
     struct {
       char id[4];
-      u32 size;
+      u32 size = 0;
     } blk;
     static_assert(sizeof blk == 8);
     if (Error e = read(&blk, 8, "extended info block header")) return e;
@@ -449,12 +449,12 @@ Error Converter::chunk(std::int32_t marker) {
       return {};
     }
     case legacy::TOOLSTACK: {
-      u32 size;
+      u32 size = 0;
       if (Error e = read(size, "toolstack size")) return e;
       return size ? toolstack(size) : Error{};
     }
     case legacy::COMPRESSED_DATA: {
-      u32 size;
+      u32 size = 0;
       if (Error e = read(size, "compressed data size")) return e;
       if (Error e = skip(size, "compressed data")) return e;
       info(strprintf("  Compressed Data: sz 0x%x", size));
@@ -470,7 +470,7 @@ Error Converter::chunk(std::int32_t marker) {
 }
 
 Error Converter::vcpu_info() {
-  std::int32_t max_id;
+  std::int32_t max_id = 0;
   if (Error e = read(max_id, "vcpu info")) return e;
   if (max_id > legacy::kMaxVcpuId)
     return fail(Errc::bad_record, strprintf("Vcpu max_id out of range: %d > %d", max_id, legacy::kMaxVcpuId));
@@ -639,7 +639,7 @@ Error Converter::hvm_tail() {
   info(strprintf("Magic pfns: 0x%llx 0x%llx 0x%llx", static_cast<unsigned long long>(magic[0]),
                  static_cast<unsigned long long>(magic[1]), static_cast<unsigned long long>(magic[2])));
   write_hvm_params({5, magic[0], 6, magic[1], 1, magic[2]});
-  u32 size;
+  u32 size = 0;
   if (Error e = read(size, "HVM context size")) return e;
   info(strprintf("Got HVM Context (0x%x bytes)", size));
   if (Error e = record_forward(libxc::HVM_CONTEXT, nullptr, 0, size, "HVM context")) return e;
@@ -656,7 +656,7 @@ Error Converter::qemu() {
   if (std::memcmp(sig, legacy::kQemuSignature, sizeof sig) != 0)
     return fail(Errc::unsupported, "Unrecognised Qemu sig " +
                                        py_bytes_repr(reinterpret_cast<const std::byte*>(sig), sizeof sig));
-  u32 size;
+  u32 size = 0;
   if (Error e = read(size, "qemu record size")) return e;
   if (o_.libxl) {
     libxl::EmulatorHeader eh{libxl::kEmuUnknown, 0};
