@@ -92,9 +92,12 @@ const StatsHelp kRelayStatsHelp{
 };
 
 void add_stats_options(po::options_description& desc, const StatsHelp& help) {
-  desc.add_options()("stats", po::bool_switch(), help.stats)(
-      "stats-interval", po::value<double>()->default_value(1.0), help.interval)(
-      "stats-json", po::value<std::string>(), help.json);
+  // clang-format off
+  desc.add_options()
+      ("stats", po::bool_switch(), help.stats)
+      ("stats-interval", po::value<double>()->default_value(1.0), help.interval)
+      ("stats-json", po::value<std::string>(), help.json);
+  // clang-format on
 }
 
 std::unique_ptr<RunStats> make_stats(const po::variables_map& vm, const char* cmd, const StatsHelp& help,

@@ -74,13 +74,22 @@ std::string choice(const po::variables_map& vm, const char* key, const char* sho
 int main(int argc, char** argv) {
   if (argc > 0) prog = basename(argv[0]);
   po::options_description desc;
-  desc.add_options()("version", "")("help,h", "")("in,i", po::value<std::string>(), "")(
-      "out,o", po::value<std::string>(), "")("width,w", po::value<std::string>(), "")(
-      "guest-type,g", po::value<std::string>(), "")(
-      "format,f", po::value<std::string>()->default_value("libxc"), "")("verbose,v", po::bool_switch(), "")(
-      "xl,x", po::bool_switch(), "")("skip-qemu", po::bool_switch(), "")("syslog", po::bool_switch(), "")
+  // clang-format off
+  desc.add_options()
+      ("version", "")
+      ("help,h", "")
+      ("in,i", po::value<std::string>(), "")
+      ("out,o", po::value<std::string>(), "")
+      ("width,w", po::value<std::string>(), "")
+      ("guest-type,g", po::value<std::string>(), "")
+      ("format,f", po::value<std::string>()->default_value("libxc"), "")
+      ("verbose,v", po::bool_switch(), "")
+      ("xl,x", po::bool_switch(), "")
+      ("skip-qemu", po::bool_switch(), "")
+      ("syslog", po::bool_switch(), "")
       // Not in the reference: v2 output for Xen 4.6 - 4.13 receivers.
       ("stream-version", po::value<unsigned>()->default_value(3), "");
+  // clang-format on
   std::map<std::string, std::string> tokens;  // how each option was spelled
   const po::variables_map vm = xsr::cli::parse_optparse(argc, argv, desc, usage_error, &tokens);
   if (vm.count("help")) {

@@ -50,9 +50,15 @@ void help() {
 int main(int argc, char** argv) {
   if (argc > 0) prog = basename(argv[0]);
   po::options_description desc;
-  desc.add_options()("help,h", "")("in,i", po::value<std::string>()->default_value("0"), "")(
-      "verbose,v", po::bool_switch(), "")("quiet,q", po::bool_switch(), "")(
-      "format,f", po::value<std::string>()->default_value("libxc"), "")("syslog", po::bool_switch(), "");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "")
+      ("in,i", po::value<std::string>()->default_value("0"), "")
+      ("verbose,v", po::bool_switch(), "")
+      ("quiet,q", po::bool_switch(), "")
+      ("format,f", po::value<std::string>()->default_value("libxc"), "")
+      ("syslog", po::bool_switch(), "");
+  // clang-format on
   std::map<std::string, std::string> spelled;
   const po::variables_map vm = xsr::cli::parse_optparse(argc, argv, desc, usage_error, &spelled);
   if (vm.count("help")) {

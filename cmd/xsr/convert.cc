@@ -25,23 +25,24 @@ po::options_description convert_options() {
       "The toolstack width, guest type and an xl or libvirt header are detected;\n"
       "options override. A FILE output appears only once complete.\n"
       "Exit status: 0 converted, 1 bad or truncated input (or output failure), 2 unsupported.\n\nOptions");
-  desc.add_options()("help,h", "show this help")("input", po::value<std::string>(),
-                                                 "legacy input: FILE, FD or -")(
-      "output", po::value<std::string>(), "v3 output: FILE, FD or -")("width,w", po::value<unsigned>(),
-                                                                      "legacy toolstack width: 32 or 64")(
-      "guest,g", po::value<std::string>(), "guest type: pv or hvm")(
-      "format,f", po::value<std::string>(),
-      "libxc or libxl (default: libxl behind an xl or libvirt header, else libxc)")(
-      "skip-qemu", po::bool_switch(), "libxc output: leave the qemu record out")(
-      "stream-version", po::value<unsigned>()->default_value(3), "2 writes a v2 stream (Xen 4.6-4.13)")(
-      "verify", po::bool_switch(), "verify the output (--strict rules) before it is put in place")(
-      "compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")(
-      "level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")(
-      "verbose,v", po::bool_switch(),
-      "the reference's -v lines on stdout; detection and I/O paths on stderr")(
-      "quiet,q", po::bool_switch(), "print nothing; the exit status tells")(
-      "no-progress", po::bool_switch(), "no progress bar even on a terminal")(
-      "io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("input", po::value<std::string>(), "legacy input: FILE, FD or -")
+      ("output", po::value<std::string>(), "v3 output: FILE, FD or -")
+      ("width,w", po::value<unsigned>(), "legacy toolstack width: 32 or 64")
+      ("guest,g", po::value<std::string>(), "guest type: pv or hvm")
+      ("format,f", po::value<std::string>(), "libxc or libxl (default: libxl behind an xl or libvirt header, else libxc)")
+      ("skip-qemu", po::bool_switch(), "libxc output: leave the qemu record out")
+      ("stream-version", po::value<unsigned>()->default_value(3), "2 writes a v2 stream (Xen 4.6-4.13)")
+      ("verify", po::bool_switch(), "verify the output (--strict rules) before it is put in place")
+      ("compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")
+      ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")
+      ("verbose,v", po::bool_switch(), "the reference's -v lines on stdout; detection and I/O paths on stderr")
+      ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
+      ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
+      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  // clang-format on
   cli::add_stats_options(desc);
   return desc;
 }

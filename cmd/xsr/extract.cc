@@ -29,15 +29,19 @@ po::options_description extract_options() {
       "be a regular file. A FILE output appears only once complete.\n"
       "Exit status: 0 done, 1 bad or truncated image, output failure or page not in\n"
       "the image, 2 usage.\n\nOptions");
-  desc.add_options()("help,h", "show this help")("image", po::value<std::string>(), "FILE, FD or -")(
-      "output,o", po::value<std::string>(), "the raw file or ELF core to write: FILE or FD")(
-      "pfn", po::value<std::string>(), "only pfns A-B (or one pfn A); decimal or 0x hex")(
-      "elf", po::bool_switch(), "write an ELF core instead of a raw file")(
-      "page", po::value<std::string>(), "print the page of this pfn as a hex dump (hexdump -C)")(
-      "verbose,v", po::bool_switch(), "say how the image is read and how pages moved (on stderr)")(
-      "quiet,q", po::bool_switch(), "print nothing; the exit status tells")(
-      "no-progress", po::bool_switch(), "no progress bar even on a terminal")(
-      "io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("image", po::value<std::string>(), "FILE, FD or -")
+      ("output,o", po::value<std::string>(), "the raw file or ELF core to write: FILE or FD")
+      ("pfn", po::value<std::string>(), "only pfns A-B (or one pfn A); decimal or 0x hex")
+      ("elf", po::bool_switch(), "write an ELF core instead of a raw file")
+      ("page", po::value<std::string>(), "print the page of this pfn as a hex dump (hexdump -C)")
+      ("verbose,v", po::bool_switch(), "say how the image is read and how pages moved (on stderr)")
+      ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
+      ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
+      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  // clang-format on
   return desc;
 }
 

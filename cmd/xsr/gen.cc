@@ -28,27 +28,29 @@ po::options_description gen_options() {
       "retried for 10 s while nobody listens) instead. --rate paces it: RATE bytes\n"
       "per second at most on average since the start (K, M, G: binary, so 500M is\n"
       "500 MiB/s), in writes of at most RATE/20 bytes.\n\nOptions");
-  desc.add_options()("help,h", "show this help")("output,o", po::value<std::string>()->default_value("-"),
-                                                 "file, FD number or - (stdout)")(
-      "size", po::value<std::string>()->default_value("16M"), "approximate size: 64K, 512M, 4G, ...")(
-      "type,t", po::value<std::string>()->default_value("hvm"), "guest type: hvm or pv")(
-      "format,f", po::value<std::string>()->default_value("libxc"), "libxc, libxl or xl")(
-      "stream-version", po::value<unsigned>()->default_value(3), "libxc stream version: 2 or 3")(
-      "seed", po::value<std::uint64_t>()->default_value(1), "seed for pfn order and contents")(
-      "order", po::value<std::string>()->default_value("shuffled"),
-      "pfn order within a batch: shuffled, or sequential as Xen's save sends them")(
-      "batch", po::value<unsigned>()->default_value(1024), "pfns per PAGE_DATA record (1-1024)")(
-      "checkpoints", po::value<unsigned>()->default_value(0), "checkpoint rounds after the first")(
-      "vcpus", po::value<unsigned>()->default_value(2), "PV vcpus")(
-      "width", po::value<unsigned>()->default_value(64), "PV guest width: 32 or 64")(
-      "legacy", po::bool_switch(), "a legacy (Xen <= 4.5) stream; --format xl adds an xl header")(
-      "toolstack-width", po::value<unsigned>()->default_value(64), "legacy toolstack width: 32 or 64")(
-      "mixed-pages", po::bool_switch(), "page bodies like a guest's memory (zero, text-like, random)")(
-      "compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")(
-      "level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")(
-      "force", po::bool_switch(), "write to a terminal anyway")(
-      "connect", po::value<std::string>(), "ADDR: send the stream over a connection to ADDR instead of -o")(
-      "rate", po::value<std::string>(), "RATE: at most RATE bytes per second (64K, 16M, 1G, ...)");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("output,o", po::value<std::string>()->default_value("-"), "file, FD number or - (stdout)")
+      ("size", po::value<std::string>()->default_value("16M"), "approximate size: 64K, 512M, 4G, ...")
+      ("type,t", po::value<std::string>()->default_value("hvm"), "guest type: hvm or pv")
+      ("format,f", po::value<std::string>()->default_value("libxc"), "libxc, libxl or xl")
+      ("stream-version", po::value<unsigned>()->default_value(3), "libxc stream version: 2 or 3")
+      ("seed", po::value<std::uint64_t>()->default_value(1), "seed for pfn order and contents")
+      ("order", po::value<std::string>()->default_value("shuffled"), "pfn order within a batch: shuffled, or sequential as Xen's save sends them")
+      ("batch", po::value<unsigned>()->default_value(1024), "pfns per PAGE_DATA record (1-1024)")
+      ("checkpoints", po::value<unsigned>()->default_value(0), "checkpoint rounds after the first")
+      ("vcpus", po::value<unsigned>()->default_value(2), "PV vcpus")
+      ("width", po::value<unsigned>()->default_value(64), "PV guest width: 32 or 64")
+      ("legacy", po::bool_switch(), "a legacy (Xen <= 4.5) stream; --format xl adds an xl header")
+      ("toolstack-width", po::value<unsigned>()->default_value(64), "legacy toolstack width: 32 or 64")
+      ("mixed-pages", po::bool_switch(), "page bodies like a guest's memory (zero, text-like, random)")
+      ("compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")
+      ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")
+      ("force", po::bool_switch(), "write to a terminal anyway")
+      ("connect", po::value<std::string>(), "ADDR: send the stream over a connection to ADDR instead of -o")
+      ("rate", po::value<std::string>(), "RATE: at most RATE bytes per second (64K, 16M, 1G, ...)");
+  // clang-format on
   cli::add_stats_options(desc);
   return desc;
 }

@@ -21,14 +21,17 @@ po::options_description inspect_options() {
       "IMAGE is FILE, FD or - (stdin, the default). A legacy (Xen <= 4.5) image is\n"
       "converted on the way in and described as the v3 stream it converts to.\n"
       "Exit status: 0 valid, 1 invalid or truncated (the valid prefix is described), 2 usage.\n\nOptions");
-  desc.add_options()("help,h", "show this help")("image", po::value<std::string>()->default_value("-"),
-                                                 "FILE, FD or -")(
-      "json", po::bool_switch(), "one JSON document (schema: docs/inspect-json.md)")(
-      "records", po::bool_switch(), "list every header and record with its offset, type and length")(
-      "config", po::bool_switch(), "print the xl / libvirt domain config")(
-      "verbose,v", po::bool_switch(), "say how the image is read (on stderr)")(
-      "no-progress", po::bool_switch(), "no progress bar even on a terminal")(
-      "io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("image", po::value<std::string>()->default_value("-"), "FILE, FD or -")
+      ("json", po::bool_switch(), "one JSON document (schema: docs/inspect-json.md)")
+      ("records", po::bool_switch(), "list every header and record with its offset, type and length")
+      ("config", po::bool_switch(), "print the xl / libvirt domain config")
+      ("verbose,v", po::bool_switch(), "say how the image is read (on stderr)")
+      ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
+      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
+  // clang-format on
   return desc;
 }
 

@@ -33,28 +33,33 @@ po::options_description relay_options() {
       "--connect. ADDR: HOST:PORT, [IPV6]:PORT or unix:PATH.\n"
       "Exit status: 0 forwarded whole, 1 invalid, truncated, timed out or a peer\n"
       "failed, 2 usage or tool error.\n\nOptions");
-  desc.add_options()("help,h", "show this help")("input", po::value<std::string>()->default_value("-"),
-                                                 "FILE, FD number or - (stdin)")(
-      "output,o", po::value<std::string>()->default_value("-"), "FD number, - (stdout) or FILE")(
-      "listen,l", po::value<std::string>(), "read the stream from one connection accepted on ADDR")(
-      "connect,c", po::value<std::string>(), "forward to a connection made to ADDR")(
-      "format,f", po::value<std::string>()->default_value("auto"), "auto, libxc, libxl or xl")(
-      "strict,s", po::bool_switch(), "also apply the rules Xen's restore enforces")(
-      "checkpointed", po::bool_switch(), "with --strict: a bare libxc stream may hold CHECKPOINTs")(
-      "convert", po::bool_switch(), "convert a legacy (Xen <= 4.5) stream to v3 on the way")(
-      "width,w", po::value<unsigned>(), "--convert: legacy toolstack width, 32 or 64")(
-      "guest,g", po::value<std::string>(), "--convert: guest type, pv or hvm")(
-      "convert-format", po::value<std::string>(),
-      "--convert: libxc or libxl (default: libxl behind an xl or libvirt header)")(
-      "skip-qemu", po::bool_switch(), "--convert, libxc output: leave the qemu record out")(
-      "stream-version", po::value<unsigned>()->default_value(3), "--convert: 2 writes a v2 stream")(
-      "then-copy", po::bool_switch(), "after the stream, copy what follows (both ways between sockets)")(
-      "timeout,t", po::value<double>(), "give up when a peer moves no byte for SECONDS")(
-      "hold", po::value<std::string>()->default_value("64M"), "longest record held while it is checked");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("input", po::value<std::string>()->default_value("-"), "FILE, FD number or - (stdin)")
+      ("output,o", po::value<std::string>()->default_value("-"), "FD number, - (stdout) or FILE")
+      ("listen,l", po::value<std::string>(), "read the stream from one connection accepted on ADDR")
+      ("connect,c", po::value<std::string>(), "forward to a connection made to ADDR")
+      ("format,f", po::value<std::string>()->default_value("auto"), "auto, libxc, libxl or xl")
+      ("strict,s", po::bool_switch(), "also apply the rules Xen's restore enforces")
+      ("checkpointed", po::bool_switch(), "with --strict: a bare libxc stream may hold CHECKPOINTs")
+      ("convert", po::bool_switch(), "convert a legacy (Xen <= 4.5) stream to v3 on the way")
+      ("width,w", po::value<unsigned>(), "--convert: legacy toolstack width, 32 or 64")
+      ("guest,g", po::value<std::string>(), "--convert: guest type, pv or hvm")
+      ("convert-format", po::value<std::string>(), "--convert: libxc or libxl (default: libxl behind an xl or libvirt header)")
+      ("skip-qemu", po::bool_switch(), "--convert, libxc output: leave the qemu record out")
+      ("stream-version", po::value<unsigned>()->default_value(3), "--convert: 2 writes a v2 stream")
+      ("then-copy", po::bool_switch(), "after the stream, copy what follows (both ways between sockets)")
+      ("timeout,t", po::value<double>(), "give up when a peer moves no byte for SECONDS")
+      ("hold", po::value<std::string>()->default_value("64M"), "longest record held while it is checked");
+  // clang-format on
   cli::add_stats_options(desc, cli::kRelayStatsHelp);
-  desc.add_options()("verbose,v", po::bool_switch(), "the reference's -v lines on stderr, and the I/O paths")(
-      "quiet,q", po::bool_switch(), "print nothing; the exit status tells")(
-      "io", po::value<std::string>()->default_value("auto"), "header reads: auto, uring or read");
+  // clang-format off
+  desc.add_options()
+      ("verbose,v", po::bool_switch(), "the reference's -v lines on stderr, and the I/O paths")
+      ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
+      ("io", po::value<std::string>()->default_value("auto"), "header reads: auto, uring or read");
+  // clang-format on
   return desc;
 }
 

@@ -31,19 +31,21 @@ po::options_description verify_options() {
       "verifies what arrives; with port 0 the port taken is said on stderr\n"
       "('xsr verify: listening on 127.0.0.1:PORT').\n"
       "Exit status: 0 valid, 1 invalid or truncated (or no connection), 2 tool error.\n\nOptions");
-  desc.add_options()("help,h", "show this help")("input", po::value<std::string>()->default_value("-"),
-                                                 "FILE, FD number or - (stdin)")(
-      "format,f", po::value<std::string>()->default_value("auto"), "auto, libxc, libxl or xl")(
-      "strict,s", po::bool_switch(), "also apply the rules Xen's restore enforces")(
-      "checkpointed", po::bool_switch(), "with --strict: a bare libxc stream may hold CHECKPOINTs")(
-      "json,j", po::bool_switch(), "print the verdict and counts as JSON on stdout")(
-      "verbose,v", po::bool_switch(), "print every record as the reference's -v does, and the I/O path")(
-      "quiet,q", po::bool_switch(), "print nothing; the exit status tells")(
-      "no-progress", po::bool_switch(), "no progress bar even on a terminal")(
-      "io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read")(
-      "listen", po::value<std::string>(), "ADDR: accept one connection and verify what arrives on it")(
-      "timeout", po::value<double>(),
-      "with --listen: SECONDS to wait for the connection (default: no limit)");
+  // clang-format off
+  desc.add_options()
+      ("help,h", "show this help")
+      ("input", po::value<std::string>()->default_value("-"), "FILE, FD number or - (stdin)")
+      ("format,f", po::value<std::string>()->default_value("auto"), "auto, libxc, libxl or xl")
+      ("strict,s", po::bool_switch(), "also apply the rules Xen's restore enforces")
+      ("checkpointed", po::bool_switch(), "with --strict: a bare libxc stream may hold CHECKPOINTs")
+      ("json,j", po::bool_switch(), "print the verdict and counts as JSON on stdout")
+      ("verbose,v", po::bool_switch(), "print every record as the reference's -v does, and the I/O path")
+      ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
+      ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
+      ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read")
+      ("listen", po::value<std::string>(), "ADDR: accept one connection and verify what arrives on it")
+      ("timeout", po::value<double>(), "with --listen: SECONDS to wait for the connection (default: no limit)");
+  // clang-format on
   cli::add_stats_options(desc);
   return desc;
 }
