@@ -10,6 +10,14 @@ std::string dump(const Json& doc, int indent) {
   return doc.dump(indent, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
+std::string dump_members(const Json& doc) {
+  std::string o;
+  for (const auto& [key, value] : doc.items())
+    o += (o.empty() ? "  " : ",\n  ") + Json(key).dump(-1, ' ', false, Json::error_handler_t::replace) +
+         ": " + value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return o;
+}
+
 double rounded(double x, int places) {
   const double scale = std::pow(10.0, places);
   return std::round(x * scale) / scale;

@@ -17,6 +17,11 @@ using Json = nlohmann::ordered_json;
 // `indent` spaces, with a final newline.
 std::string dump(const Json& doc, int indent = -1);
 
+// The members of object `doc` without its braces, one a line indented by
+// two spaces, each value compact: for a document whose first member a
+// caller streams before them (inspect's record_list).
+std::string dump_members(const Json& doc);
+
 // x rounded to `places` decimals: the figures keep the precision they are
 // measured to (microseconds, a thousandth of a MiB/s).
 double rounded(double x, int places);

@@ -62,7 +62,7 @@ void list_records(xsr::InspectOptions& opt, bool json, bool& first) {
 void print_report(const std::string& name, const xsr::InspectReport& rep, bool json, bool records,
                   bool config) {
   if (json) {
-    const std::string members = xsr::inspect_json_members(name, rep, config);
+    const std::string members = cli::dump_members(xsr::inspect_json(name, rep, config));
     if (records) std::printf("\n  ],\n%s\n}\n", members.c_str());
     else std::printf("{\n%s\n}\n", members.c_str());
   } else {

@@ -26,6 +26,11 @@ std::string emulator_label(u32 id) {
   }
 }
 
+// One --records element of the JSON document, on one line.
+std::string json_line(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 std::string pv_vcpu_record(u32 type) { return record_name(Layer::libxc, type); }
 
 // Collects the report from the verifier's calls.
@@ -44,9 +49,7 @@ class Collector final : public StreamObserver {
                         : kind == HeaderKind::xl || kind == HeaderKind::libvirt ? "-"
                                                                                 : "libxc";
     if (opt_.records_json)
-      opt_.record_line(strprintf("{\"offset\": %llu, \"layer\": \"%s\", \"type\": \"%s\", \"length\": %llu}",
-                                 static_cast<unsigned long long>(off), layer.c_str(),
-                                 std::string(what).c_str(), static_cast<unsigned long long>(len)));
+      opt_.record_line(json_line({{"offset", off}, {"layer", layer}, {"type", what}, {"length", len}}));
     else
       opt_.record_line(strprintf("0x%010llx  %-5s  %-28s %llu", static_cast<unsigned long long>(off),
                                  layer.c_str(), std::string(what).c_str(),
@@ -93,14 +96,13 @@ class Collector final : public StreamObserver {
     const std::string name = record_name(layer, type);
     const char* lname = layer == Layer::libxc ? "libxc" : "libxl";
     if (opt_.records_json) {
-      std::string l = strprintf(
-          "{\"offset\": %llu, \"layer\": \"%s\", \"type\": \"%s\", \"type_id\": %u, \"length\": %llu",
-          static_cast<unsigned long long>(off), lname, name.c_str(), type,
-          static_cast<unsigned long long>(len));
-      if (pd)
-        l += strprintf(", \"pfns\": %llu, \"pages\": %llu", static_cast<unsigned long long>(batch_entries_),
-                       static_cast<unsigned long long>(batch_pages_));
-      opt_.record_line(l + "}");
+      nlohmann::ordered_json j{
+          {"offset", off}, {"layer", lname}, {"type", name}, {"type_id", type}, {"length", len}};
+      if (pd) {
+        j["pfns"] = batch_entries_;
+        j["pages"] = batch_pages_;
+      }
+      opt_.record_line(json_line(j));
       return;
     }
     std::string l = strprintf("0x%010llx  %-5s  %-28s %llu", static_cast<unsigned long long>(off), lname,
@@ -359,118 +361,131 @@ std::string inspect_text(const std::string& image, const InspectReport& rep, boo
   return o;
 }
 
-// The "pages" member of inspect_json_members: entries, pfns, holes, resends.
-template <typename Str>
-std::string pages_json(const InspectReport& rep, const Str& str) {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// A count, or null when the fact is absent (zero).
+Json or_null(u64 v) { return v ? Json(v) : Json(nullptr); }
+
+// The "pages" member: entries, pfns, holes, resends.
+Json pages_json(const InspectReport& rep) {
   const StreamStats& st = rep.stats;
-  std::string p = "{\"bodies\": " + num(st.pages) + ", \"entries\": " + num(rep.entries) +
-                  ", \"entries_without_body\": " + num(rep.no_data);
-  std::string bt;
+  Json p;
+  p["bodies"] = st.pages;
+  p["entries"] = rep.entries;
+  p["entries_without_body"] = rep.no_data;
+  Json by_type = Json::object();
   for (unsigned t = 0; t < 16; ++t)
-    if (st.pfns_by_type[t])
-      bt += std::string(bt.empty() ? "" : ", ") + str(std::string(page_type_name(t))) + ": " +
-            num(st.pfns_by_type[t]);
-  p += ", \"entries_by_type\": {" + bt + "}";
-  p += ", \"distinct_pfns\": " + num(rep.pfns.size());
-  p += ", \"pfn_min\": " + (rep.pfns.empty() ? std::string("null") : num(rep.pfns.min()));
-  p += ", \"pfn_max\": " + (rep.pfns.empty() ? std::string("null") : num(rep.pfns.max()));
-  p += ", \"hole_count\": " + num(rep.hole_count) + ", \"hole_pfns\": " + num(rep.hole_pfns);
-  std::string h;
-  for (const auto& [a, b] : rep.holes)
-    h += std::string(h.empty() ? "" : ", ") + "[" + num(a) + ", " + num(b) + "]";
-  p += ", \"holes\": [" + h +
-       "], \"holes_complete\": " + (rep.holes.size() == rep.hole_count ? "true" : "false");
-  p +=
-      ", \"pfns_sent_more_than_once\": " + num(rep.resent.size()) + ", \"extra_bodies\": " + num(rep.resends);
-  p += std::string(", \"pfn_tracking_complete\": ") +
-       (rep.pfns.complete() && rep.resent.complete() ? "true" : "false") + "}";
+    if (st.pfns_by_type[t]) by_type[std::string(page_type_name(t))] = st.pfns_by_type[t];
+  p["entries_by_type"] = std::move(by_type);
+  p["distinct_pfns"] = rep.pfns.size();
+  p["pfn_min"] = rep.pfns.empty() ? Json(nullptr) : Json(rep.pfns.min());
+  p["pfn_max"] = rep.pfns.empty() ? Json(nullptr) : Json(rep.pfns.max());
+  p["hole_count"] = rep.hole_count;
+  p["hole_pfns"] = rep.hole_pfns;
+  Json holes = Json::array();
+  for (const auto& [a, b] : rep.holes) holes.push_back({a, b});
+  p["holes"] = std::move(holes);
+  p["holes_complete"] = rep.holes.size() == rep.hole_count;
+  p["pfns_sent_more_than_once"] = rep.resent.size();
+  p["extra_bodies"] = rep.resends;
+  p["pfn_tracking_complete"] = rep.pfns.complete() && rep.resent.complete();
   return p;
 }
 
-std::string inspect_json_members(const std::string& image, const InspectReport& rep, bool with_config) {
+Json error_json(const Error& err) {
+  if (!err) return nullptr;
+  Json e;
+  e["code"] = errc_name(err.code);
+  e["offset"] = err.offset;
+  if (err.record != kNoRecord) {
+    e["record"] = err.record;
+    e["type"] = record_name(err.layer, err.type);
+  }
+  e["message"] = err.message();
+  return e;
+}
+
+Json container_json(const InspectReport& rep) {
+  Json c;
+  c["layers"] = rep.stats.container;
+  c["legacy"] = rep.legacy;
+  if (rep.legacy) c["legacy_toolstack_width"] = rep.legacy_width;
+  c["config_kind"] = rep.config_kind.empty() ? Json(nullptr) : Json(rep.config_kind);
+  c["config_bytes"] = rep.config_bytes;
+  return c;
+}
+
+Json guest_json(const InspectReport& rep) {
   const StreamStats& st = rep.stats;
-  std::string o;
-  auto str = [](const std::string& s) {
-    // Invalid UTF-8 (a config is untrusted input) becomes U+FFFD.
-    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  };
-  auto member = [&](const char* k, const std::string& v) {
-    o += std::string(o.empty() ? "  " : ",\n  ") + "\"" + k + "\": " + v;
-  };
-  member("schema", str("xsr-inspect/1"));
-  member("image", str(image));
-  member("valid", rep.error ? "false" : "true");
-  if (rep.error) {
-    std::string e = "{\"code\": " + str(std::string(errc_name(rep.error.code))) +
-                    ", \"offset\": " + num(rep.error.offset);
-    if (rep.error.record != kNoRecord)
-      e += ", \"record\": " + num(rep.error.record) +
-           ", \"type\": " + str(record_name(rep.error.layer, rep.error.type));
-    member("error", e + ", \"message\": " + str(rep.error.message()) + "}");
-  } else {
-    member("error", "null");
-  }
-  std::string c = "{\"layers\": " + str(st.container) + ", \"legacy\": " + (rep.legacy ? "true" : "false");
-  if (rep.legacy) c += ", \"legacy_toolstack_width\": " + num(rep.legacy_width);
-  c += ", \"config_kind\": " + (rep.config_kind.empty() ? std::string("null") : str(rep.config_kind));
-  c += ", \"config_bytes\": " + num(rep.config_bytes) + "}";
-  member("container", c);
-  member("stream_version", num(st.libxc_version));
-  std::string g = "{\"type\": " + str(st.domain_type == libxc::kX86Pv    ? "pv"
-                                      : st.domain_type == libxc::kX86Hvm ? "hvm"
-                                                                         : "unknown");
-  g += ", \"width_bits\": " + (rep.pv_width_bits ? num(rep.pv_width_bits) : std::string("null"));
-  g += ", \"pagetable_levels\": " + (rep.pt_levels ? num(rep.pt_levels) : std::string("null"));
-  g += ", \"xen_version\": " +
-       (st.xen_major ? str(num(st.xen_major) + "." + num(st.xen_minor)) : std::string("null"));
-  g += std::string(", \"legacy_converted\": ") + (st.legacy_converted ? "true" : "false") + "}";
-  member("guest", g);
-  member("bytes", num(st.bytes));
-  std::string rt;
+  Json g;
+  g["type"] = st.domain_type == libxc::kX86Pv ? "pv" : st.domain_type == libxc::kX86Hvm ? "hvm" : "unknown";
+  g["width_bits"] = or_null(rep.pv_width_bits);
+  g["pagetable_levels"] = or_null(rep.pt_levels);
+  g["xen_version"] = st.xen_major ? Json(num(st.xen_major) + "." + num(st.xen_minor)) : Json(nullptr);
+  g["legacy_converted"] = st.legacy_converted;
+  return g;
+}
+
+Json records_json(const StreamStats& st) {
+  Json by_type = Json::array();
   for (const TypeRow& r : type_rows(st))
-    rt += std::string(rt.empty() ? "" : ", ") + "{\"layer\": \"" +
-          (r.layer == Layer::libxc ? "libxc" : "libxl") +
-          "\", \"type\": " + str(record_name(r.layer, r.type)) + ", \"type_id\": " + num(r.type) +
-          ", \"records\": " + num(r.tc->records) + ", \"bytes\": " + num(r.tc->bytes) + "}";
-  member("records", "{\"total\": " + num(st.records) + ", \"by_type\": [" + rt + "]}");
-  member("pages", pages_json(rep, str));
-  std::string v;
-  for (const auto& [id, recs] : rep.vcpus) {
-    std::string l;
-    for (const auto& r : recs) l += std::string(l.empty() ? "" : ", ") + str(r);
-    v += std::string(v.empty() ? "" : ", ") + "{\"id\": " + num(id) + ", \"contexts\": [" + l + "]}";
-  }
-  member("vcpus", "[" + v + "]");
-  std::string ds;
-  for (const auto& r : rep.hvm_domain_state) ds += std::string(ds.empty() ? "" : ", ") + str(r);
-  member("hvm_domain_state", "[" + ds + "]");
-  std::string hp;
+    by_type.push_back({{"layer", r.layer == Layer::libxc ? "libxc" : "libxl"},
+                       {"type", record_name(r.layer, r.type)},
+                       {"type_id", r.type},
+                       {"records", r.tc->records},
+                       {"bytes", r.tc->bytes}});
+  return {{"total", st.records}, {"by_type", std::move(by_type)}};
+}
+
+// vCPUs, HVM domain state, HVM params, TSC and the p2m range.
+void cpu_json(const InspectReport& rep, Json& o) {
+  Json v = Json::array();
+  for (const auto& [id, recs] : rep.vcpus) v.push_back({{"id", id}, {"contexts", recs}});
+  o["vcpus"] = std::move(v);
+  o["hvm_domain_state"] = rep.hvm_domain_state;
+  Json hp = Json::array();
   for (const auto& [idx, val] : rep.hvm_params) {
-    std::string_view n = hvm_param_name(idx);
-    hp += std::string(hp.empty() ? "" : ", ") + "{\"index\": " + num(idx) +
-          ", \"name\": " + (n.empty() ? std::string("null") : str(std::string(n))) +
-          ", \"value\": " + num(val) + "}";
+    const std::string_view n = hvm_param_name(idx);
+    hp.push_back(
+        {{"index", idx}, {"name", n.empty() ? Json(nullptr) : Json(std::string(n))}, {"value", val}});
   }
-  member("hvm_params", "[" + hp + "]");
-  member("tsc", rep.tsc ? "{\"mode\": " + num(rep.tsc->mode) + ", \"khz\": " + num(rep.tsc->khz) +
-                              ", \"nsec\": " + num(rep.tsc->nsec) +
-                              ", \"incarnation\": " + num(rep.tsc->incarnation) + "}"
-                        : std::string("null"));
-  member("p2m",
-         rep.p2m ? "{\"start_pfn\": " + num(rep.p2m->first) + ", \"end_pfn\": " + num(rep.p2m->second) + "}"
-                 : std::string("null"));
-  member("cpuid_leaves", num(rep.cpuid_leaves));
-  member("msr_entries", num(rep.msr_entries));
-  member("shared_info", rep.shared_info ? "true" : "false");
-  member("checkpoints", num(st.checkpoints));
-  member("checkpoint_states", num(rep.checkpoint_states));
-  std::string em;
+  o["hvm_params"] = std::move(hp);
+  o["tsc"] = rep.tsc ? Json{{"mode", rep.tsc->mode},
+                            {"khz", rep.tsc->khz},
+                            {"nsec", rep.tsc->nsec},
+                            {"incarnation", rep.tsc->incarnation}}
+                     : Json(nullptr);
+  o["p2m"] = rep.p2m ? Json{{"start_pfn", rep.p2m->first}, {"end_pfn", rep.p2m->second}} : Json(nullptr);
+}
+
+}  // namespace
+
+nlohmann::ordered_json inspect_json(const std::string& image, const InspectReport& rep, bool with_config) {
+  const StreamStats& st = rep.stats;
+  Json o;
+  o["schema"] = "xsr-inspect/1";
+  o["image"] = image;
+  o["valid"] = !rep.error;
+  o["error"] = error_json(rep.error);
+  o["container"] = container_json(rep);
+  o["stream_version"] = st.libxc_version;
+  o["guest"] = guest_json(rep);
+  o["bytes"] = st.bytes;
+  o["records"] = records_json(st);
+  o["pages"] = pages_json(rep);
+  cpu_json(rep, o);
+  o["cpuid_leaves"] = rep.cpuid_leaves;
+  o["msr_entries"] = rep.msr_entries;
+  o["shared_info"] = rep.shared_info;
+  o["checkpoints"] = st.checkpoints;
+  o["checkpoint_states"] = rep.checkpoint_states;
+  Json em = Json::array();
   for (const auto& e : rep.emulators)
-    em += std::string(em.empty() ? "" : ", ") + "{\"record\": " + str(e.record) +
-          ", \"emulator\": " + str(e.emulator) + ", \"index\": " + num(e.index) +
-          ", \"bytes\": " + num(e.bytes) + "}";
-  member("emulators", "[" + em + "]");
-  if (with_config) member("config", str(rep.config));
+    em.push_back({{"record", e.record}, {"emulator", e.emulator}, {"index", e.index}, {"bytes", e.bytes}});
+  o["emulators"] = std::move(em);
+  if (with_config) o["config"] = rep.config;
   return o;
 }
 

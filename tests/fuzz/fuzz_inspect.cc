@@ -6,6 +6,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 #include "fuzz.h"
 #include "xsr/extract.h"
 #include "xsr/image.h"
@@ -54,11 +56,15 @@ XSR_FUZZ_TARGET(inspect) {
   InspectOptions opt;
   std::size_t said = 0;
   if (flags & 8) opt.record_line = [&](const std::string& l) { said += l.size(); };
+  opt.records_json = flags & 16;
   InspectReport rep;
   inspect(*src, opt, rep);
   const Error e = img.finish(rep.error);
   XSR_FUZZ_CHECK(!inspect_text("fuzz", rep, true).empty());
-  XSR_FUZZ_CHECK(!inspect_json_members("fuzz", rep, true).empty());
+  // The document is valid JSON whatever the input (invalid UTF-8 replaced).
+  const std::string doc =
+      inspect_json("fuzz", rep, true).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  XSR_FUZZ_CHECK(nlohmann::json::accept(doc));
   if (!e && rep.pfns.complete() && rep.resent.complete()) {
     XSR_FUZZ_CHECK(rep.pfns.size() + rep.resends == rep.stats.pages);
     if (!rep.pfns.empty())

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "xsr/error.h"
 #include "xsr/pfnset.h"
 #include "xsr/source.h"
@@ -81,10 +83,9 @@ void inspect(Source& src, const InspectOptions& opt, InspectReport& rep);
 // The report for people (`--config` adds the domain config).
 std::string inspect_text(const std::string& image, const InspectReport& rep, bool with_config);
 
-// The report as the members of one JSON object, without the braces, so a
-// caller can put a streamed "records" array beside them (schema:
-// docs/inspect-json.md).
-std::string inspect_json_members(const std::string& image, const InspectReport& rep, bool with_config);
+// The report as one JSON object, keys in schema order (docs/inspect-json.md);
+// a caller streaming --records puts its "record_list" array before them.
+nlohmann::ordered_json inspect_json(const std::string& image, const InspectReport& rep, bool with_config);
 
 // HVM save entry name of a typecode ("CPU", "LAPIC", ...), per-vCPU or not.
 std::string hvm_save_name(unsigned typecode);
