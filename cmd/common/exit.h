@@ -10,11 +10,13 @@
 
 namespace xsr::cli {
 
-// The exit statuses of every tool (README, "Tools").
+// The exit statuses of every xsr subcommand (README, "Exit status"; the
+// drop-ins keep the reference's own).
 enum Status : int {
   kOk = 0,      // valid, done
-  kFailed = 1,  // invalid or truncated input, an output or a peer that failed
-  kUsage = 2,   // a bad command line, or input the tool cannot handle
+  kFailed = 1,  // the input is invalid, truncated, unreadable or missing
+  kUsage = 2,   // a bad command line
+  kOutput = 2,  // an output, a peer or the tool failed (not the input's fault)
 };
 
 // The status for an error: kOk for none, kUsage for a limitation of the
@@ -36,8 +38,9 @@ class Failure : public std::runtime_error {
   int status_;
 };
 
-// Ends the subcommand with "xsr: MSG" (MSG starts with the subcommand's
-// name: "verify: --io must be ...").
+// Ends the subcommand with "xsr MSG" (MSG starts with the subcommand's
+// name: "xsr verify: --io must be ...", the prefix of every line xsr
+// prints).
 [[noreturn]] void die(int status, const std::string& msg);
 
 // A bad command line: die(kUsage, "CMD: MSG").

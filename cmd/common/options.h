@@ -3,7 +3,7 @@
 // --stream-version, --io, --compress, the --stats trio), the parse of a
 // whole command line, and how inputs and outputs are named in messages.
 // A bad value is a usage error (cli::Failure, status kUsage) whose message
-// names the subcommand: "xsr: verify: --io must be auto, pread, mmap, uring
+// names the subcommand: "xsr verify: --io must be auto, pread, mmap, uring
 // or read".
 #pragma once
 
@@ -27,7 +27,7 @@ namespace xsr::cli {
 namespace po = boost::program_options;
 
 // Parses a subcommand's arguments (argv[0] is its name); a parse error is
-// "xsr: CMD: WHAT (see 'xsr CMD --help')".
+// "xsr CMD: WHAT (see 'xsr CMD --help')".
 po::variables_map parse(int argc, char** argv, const po::options_description& desc,
                         const po::positional_options_description& pos, const char* cmd);
 

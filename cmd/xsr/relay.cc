@@ -92,7 +92,7 @@ xsr::RelayOptions relay_request(const po::variables_map& vm, bool verbose, bool 
   // The reference's -v lines go to stderr: stdout may be the stream.
   if (verbose) opt.verify.info = [](const std::string& l) { std::fprintf(stderr, "%s\n", l.c_str()); };
   if (!quiet)
-    opt.verify.note = [](const std::string& l) { std::fprintf(stderr, "xsr: note: %s\n", l.c_str()); };
+    opt.verify.note = [](const std::string& l) { std::fprintf(stderr, "xsr relay: note: %s\n", l.c_str()); };
   conversion_request(vm, opt);
   opt.then_copy = vm["then-copy"].as<bool>();
   if (vm.count("timeout")) {

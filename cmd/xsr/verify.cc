@@ -152,7 +152,7 @@ void wire_callbacks(xsr::VerifyOptions& opt, bool verbose, bool json, bool quiet
       std::fputs(l.c_str(), stdout);
       std::fputc('\n', stdout);
     };
-  if (!quiet) opt.note = [](const std::string& l) { std::fprintf(stderr, "xsr: note: %s\n", l.c_str()); };
+  if (!quiet) opt.note = [](const std::string& l) { std::fprintf(stderr, "xsr verify: note: %s\n", l.c_str()); };
   opt.progress = [&bar, stats](std::uint64_t done) {
     bar.update(done);
     if (stats) stats->set_bytes(done);
@@ -184,9 +184,9 @@ int cmd_verify(int argc, char** argv) {
   // Status 2, "tool error", as the README has it (convert says 1).
   if (!src.source) cli::die(cli::kUsage, "verify: cannot open " + src.error.detail);
   if (verbose) {
-    std::fprintf(stderr, "xsr: reading %s through %s\n", in.name.c_str(),
+    std::fprintf(stderr, "xsr verify: reading %s through %s\n", in.name.c_str(),
                  std::string(src.source->kind()).c_str());
-    if (!src.note.empty()) std::fprintf(stderr, "xsr: %s\n", src.note.c_str());
+    if (!src.note.empty()) std::fprintf(stderr, "xsr verify: %s\n", src.note.c_str());
   }
   // A bar only for large inputs on a terminal: small ones finish first.
   cli::Progress bar(src.source->remaining(), !quiet && !vm["no-progress"].as<bool>());

@@ -38,7 +38,7 @@ struct OpenedImage {
 };
 
 // Opens IMAGE (`spec`, named `name` in messages) through the --io path
-// `io`; failing that, "xsr: CMD: ..." and status 1. `verbose`: says on
+// `io`; failing that, "xsr CMD: ..." and status 1. `verbose`: says on
 // stderr how it is read.
 void open_image(OpenedImage& o, const std::string& spec, const std::string& name, xsr::IoMode io,
                 const char* cmd, bool verbose);

@@ -307,7 +307,7 @@ TEST(XsrCompressed, GenCompressesAndVerifyReadsItBack) {
   EXPECT_NE(r.out.find(": valid libxc stream"), std::string::npos) << r.out;
   r = run({xsr_bin(), "verify", "-v", img});
   EXPECT_EQ(r.exit, 0) << r.err;
-  EXPECT_NE(r.err.find("xsr: compressed input (zstd): decompressed through Boost.Iostreams in a second "
+  EXPECT_NE(r.err.find("xsr verify: compressed input (zstd): decompressed through Boost.Iostreams in a second "
                        "thread, not zero-copy\n"),
             std::string::npos)
       << r.err;

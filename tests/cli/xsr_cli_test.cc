@@ -48,7 +48,7 @@ TEST_F(XsrCli, EachSubcommandNameReachesItsCommand) {
     // A parse error names the subcommand it went to.
     r = run({xsr_bin(), c, "--no-such-option"});
     EXPECT_EQ(r.exit, 2) << c;
-    EXPECT_EQ(r.err, "xsr: " + std::string(c) + ": unrecognised option '--no-such-option' (see 'xsr " + c +
+    EXPECT_EQ(r.err, "xsr " + std::string(c) + ": unrecognised option '--no-such-option' (see 'xsr " + c +
                          " --help')\n")
         << c;
   }
@@ -102,55 +102,55 @@ TEST_F(XsrCli, VersionPrintsTheMesonVersion) {
 TEST_F(XsrCli, ABadFormatIsTheSameUsageErrorInEverySubcommand) {
   const std::string legacy = fixture("legacy/hvm64-full.bin"), v3 = fixture("valid/libxc-v3-hvm.bin");
   expect_usage_error({"verify", "--format", "xml", v3},
-                     "xsr: verify: --format must be auto, libxc, libxl or xl, not 'xml'");
+                     "xsr verify: --format must be auto, libxc, libxl or xl, not 'xml'");
   expect_usage_error({"relay", "-f", "xml", v3, "-o", path("o")},
-                     "xsr: relay: --format must be auto, libxc, libxl or xl, not 'xml'");
+                     "xsr relay: --format must be auto, libxc, libxl or xl, not 'xml'");
   expect_usage_error({"convert", "--format", "xml", legacy, path("o")},
-                     "xsr: convert: --format must be libxc or libxl");
+                     "xsr convert: --format must be libxc or libxl");
   expect_usage_error({"relay", "--convert", "--convert-format", "xml", legacy, "-o", path("o")},
-                     "xsr: relay: --convert-format must be libxc or libxl");
+                     "xsr relay: --convert-format must be libxc or libxl");
   expect_usage_error({"gen", "--format", "xml", "-o", path("g")},
-                     "xsr: gen: --format must be libxc, libxl or xl");
+                     "xsr gen: --format must be libxc, libxl or xl");
 }
 
 TEST_F(XsrCli, ABadGuestOrWidthIsTheSameUsageErrorInEverySubcommand) {
   const std::string legacy = fixture("legacy/hvm64-full.bin");
   expect_usage_error({"convert", "--guest", "arm", legacy, path("o")},
-                     "xsr: convert: --guest must be pv or hvm");
+                     "xsr convert: --guest must be pv or hvm");
   expect_usage_error({"relay", "--convert", "-g", "arm", legacy, "-o", path("o")},
-                     "xsr: relay: --guest must be pv or hvm");
-  expect_usage_error({"gen", "--type", "arm", "-o", path("g")}, "xsr: gen: --type must be hvm or pv");
+                     "xsr relay: --guest must be pv or hvm");
+  expect_usage_error({"gen", "--type", "arm", "-o", path("g")}, "xsr gen: --type must be hvm or pv");
   expect_usage_error({"convert", "--width", "16", legacy, path("o")},
-                     "xsr: convert: --width must be 32 or 64");
+                     "xsr convert: --width must be 32 or 64");
   expect_usage_error({"relay", "--convert", "-w", "16", legacy, "-o", path("o")},
-                     "xsr: relay: --width must be 32 or 64");
-  expect_usage_error({"gen", "--width", "16", "-o", path("g")}, "xsr: gen: --width must be 32 or 64");
+                     "xsr relay: --width must be 32 or 64");
+  expect_usage_error({"gen", "--width", "16", "-o", path("g")}, "xsr gen: --width must be 32 or 64");
   expect_usage_error({"gen", "--toolstack-width", "16", "-o", path("g")},
-                     "xsr: gen: --toolstack-width must be 32 or 64");
+                     "xsr gen: --toolstack-width must be 32 or 64");
   for (const char* c : {"convert", "gen"}) {
     std::vector<std::string> a{c, "--stream-version", "4"};
     if (std::string(c) == "convert") a.insert(a.end(), {legacy, path("o")});
     else a.insert(a.end(), {"-o", path("g")});
-    expect_usage_error(a, "xsr: " + std::string(c) + ": --stream-version must be 2 or 3");
+    expect_usage_error(a, "xsr " + std::string(c) + ": --stream-version must be 2 or 3");
   }
   expect_usage_error({"relay", "--convert", "--stream-version", "4", legacy, "-o", path("o")},
-                     "xsr: relay: --stream-version must be 2 or 3");
+                     "xsr relay: --stream-version must be 2 or 3");
 }
 
 TEST_F(XsrCli, ABadIoCompressOrStatsValueIsTheSameUsageErrorInEverySubcommand) {
   const std::string legacy = fixture("legacy/hvm64-full.bin"), v3 = fixture("valid/libxc-v3-hvm.bin");
   const std::string all = "--io must be auto, pread, mmap, uring or read";
-  expect_usage_error({"verify", "--io", "fast", v3}, "xsr: verify: " + all);
-  expect_usage_error({"convert", "--io", "fast", legacy, path("o")}, "xsr: convert: " + all);
-  expect_usage_error({"inspect", "--io", "fast", v3}, "xsr: inspect: " + all);
-  expect_usage_error({"extract", "--io", "fast", v3, "-o", path("r")}, "xsr: extract: " + all);
+  expect_usage_error({"verify", "--io", "fast", v3}, "xsr verify: " + all);
+  expect_usage_error({"convert", "--io", "fast", legacy, path("o")}, "xsr convert: " + all);
+  expect_usage_error({"inspect", "--io", "fast", v3}, "xsr inspect: " + all);
+  expect_usage_error({"extract", "--io", "fast", v3, "-o", path("r")}, "xsr extract: " + all);
   expect_usage_error({"relay", "--io", "mmap", v3, "-o", path("o")},
-                     "xsr: relay: --io must be auto, uring or read");
+                     "xsr relay: --io must be auto, uring or read");
   // Found once the output is open: it is removed on the way out.
   expect_usage_error({"convert", "--compress", "lz4", legacy, path("o")},
-                     "xsr: convert: --compress must be zstd, gzip, xz or bzip2, not 'lz4'");
+                     "xsr convert: --compress must be zstd, gzip, xz or bzip2, not 'lz4'");
   expect_usage_error({"gen", "--compress", "lz4", "-o", path("g")},
-                     "xsr: gen: --compress must be zstd, gzip, xz or bzip2, not 'lz4'");
+                     "xsr gen: --compress must be zstd, gzip, xz or bzip2, not 'lz4'");
   for (const char* c : {"verify", "convert", "gen", "relay"}) {
     std::vector<std::string> tail;
     if (std::string(c) == "convert") tail = {legacy, path("o")};
@@ -159,12 +159,12 @@ TEST_F(XsrCli, ABadIoCompressOrStatsValueIsTheSameUsageErrorInEverySubcommand) {
     if (std::string(c) == "verify") tail = {v3};
     std::vector<std::string> a{c, "--stats-interval", "0"};
     a.insert(a.end(), tail.begin(), tail.end());
-    expect_usage_error(a, "xsr: " + std::string(c) + ": --stats-interval " +
+    expect_usage_error(a, "xsr " + std::string(c) + ": --stats-interval " +
                               (std::string(c) == "relay" ? "must be a positive number of seconds"
                                                          : "must be a number of seconds above 0"));
     a = {c, "--stats-json", ""};
     a.insert(a.end(), tail.begin(), tail.end());
-    expect_usage_error(a, "xsr: " + std::string(c) + ": --stats-json needs a file name");
+    expect_usage_error(a, "xsr " + std::string(c) + ": --stats-json needs a file name");
   }
 }
 
