@@ -1,5 +1,6 @@
 #include "common/progress.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -7,12 +8,24 @@
 #include "xsr/units.h"
 
 namespace xsr::cli {
+namespace {
+
+// Set while a bar is drawn on stderr, for clear_from_signal().
+volatile sig_atomic_t g_shown = 0;
+
+}  // namespace
+
+void Progress::clear_from_signal() noexcept {
+  if (g_shown && ::write(2, "\r\033[K", 4) == 4) g_shown = 0;
+}
 
 Progress::Progress(std::int64_t total, bool enabled)
     : total_(total), on_(enabled && isatty(2) && (total < 0 || total > kMinBytes)), start_ns_(mono_ns()) {}
 
 Progress::~Progress() {
   if (on_ && last_ns_) std::fputs("\r\033[K", stderr);
+  std::fflush(stderr);
+  g_shown = 0;
 }
 
 void Progress::update(std::uint64_t done) {
@@ -31,6 +44,7 @@ void Progress::update(std::uint64_t done) {
     std::fprintf(stderr, "\r%.2f GiB %.0f MB/s", static_cast<double>(done) / (1 << 30), mbs);
   }
   std::fflush(stderr);
+  g_shown = 1;
 }
 
 }  // namespace xsr::cli

@@ -20,6 +20,10 @@ class Progress {
   // Bytes done so far; redraws at most 5 times a second.
   void update(std::uint64_t done);
 
+  // Clears a bar that is on the screen. Async-signal-safe (a write(2) of a
+  // constant): for the fatal-signal path, so a dying run leaves a clean line.
+  static void clear_from_signal() noexcept;
+
  private:
   std::int64_t total_;
   bool on_;

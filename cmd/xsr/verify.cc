@@ -152,7 +152,8 @@ void wire_callbacks(xsr::VerifyOptions& opt, bool verbose, bool json, bool quiet
       std::fputs(l.c_str(), stdout);
       std::fputc('\n', stdout);
     };
-  if (!quiet) opt.note = [](const std::string& l) { std::fprintf(stderr, "xsr verify: note: %s\n", l.c_str()); };
+  if (!quiet)
+    opt.note = [](const std::string& l) { std::fprintf(stderr, "xsr verify: note: %s\n", l.c_str()); };
   opt.progress = [&bar, stats](std::uint64_t done) {
     bar.update(done);
     if (stats) stats->set_bytes(done);

@@ -307,9 +307,10 @@ TEST(XsrCompressed, GenCompressesAndVerifyReadsItBack) {
   EXPECT_NE(r.out.find(": valid libxc stream"), std::string::npos) << r.out;
   r = run({xsr_bin(), "verify", "-v", img});
   EXPECT_EQ(r.exit, 0) << r.err;
-  EXPECT_NE(r.err.find("xsr verify: compressed input (zstd): decompressed through Boost.Iostreams in a second "
-                       "thread, not zero-copy\n"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find("xsr verify: compressed input (zstd): decompressed through Boost.Iostreams in a second "
+                 "thread, not zero-copy\n"),
+      std::string::npos)
       << r.err;
   if (have_tool("zstd")) {
     // The zstd tool reads what gen wrote: an ordinary .zst file.
