@@ -2,7 +2,15 @@
 
 namespace xsr::cli {
 
-int exit_status(const Error& e) { return exit_code(e.code); }
+int exit_status(const Error& e) {
+  switch (e.code) {
+    case Errc::ok: return kOk;
+    case Errc::output:
+    case Errc::unsupported: return kOutput;
+    case Errc::usage: return kUsage;
+    default: return kFailed;
+  }
+}
 
 void die(int status, const std::string& msg) { throw Failure(status, "xsr " + msg); }
 

@@ -19,9 +19,10 @@ enum Status : int {
   kOutput = 2,  // an output, a peer or the tool failed (not the input's fault)
 };
 
-// The status for an error: kOk for none, kUsage for a limitation of the
-// tool (Errc::unsupported), kFailed for the rest. It is lib/base's
-// exit_code(), the drop-ins' mapping, so every program maps alike.
+// The status of an xsr subcommand for an error: kOk for none; kOutput for
+// an output or peer that failed (Errc::output) or a limitation of the tool
+// (Errc::unsupported); kUsage for a bad command line; kFailed for the
+// input's faults. (The drop-ins keep the reference's: lib/base exit_code.)
 int exit_status(const Error& e);
 
 // An early end of an xsr subcommand. Thrown, not exit()ed, so destructors

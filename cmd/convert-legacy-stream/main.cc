@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
   if (r.error) {
     out.abort();
     const std::string name = xsr::parse_fd(in) >= 0 ? "fd " + in : in;
-    const int status = xsr::cli::exit_status(r.error);
+    const int status = xsr::exit_code(r.error.code);
     log.err((status == xsr::cli::kUsage ? "Script Error: " : "Stream Error: ") + name + ": " +
             r.error.message());
     return status;

@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   xsr::Error e = xsr::verify(*src.source, opt, stats);
   if (e) {
     log.err("Stream Error: " + (xsr::parse_fd(in) >= 0 ? "fd " + in : in) + ": " + e.message());
-    return xsr::cli::exit_status(e);
+    return xsr::exit_code(e.code);
   }
   src.source->finish();
   return 0;

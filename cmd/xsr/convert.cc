@@ -9,6 +9,7 @@
 #include "common/progress.h"
 #include "xsr/compress.h"
 #include "xsr/convert.h"
+#include "xsr/image.h"
 #include "xsr/sink.h"
 #include "xsr/units.h"
 #include "xsr/verify.h"
@@ -62,9 +63,17 @@ xsr::ConvertOptions conversion_options(const po::variables_map& vm, const xsr::L
   opt.guest = g.guest;
   if (vm.count("width")) opt.width = cli::width_bits("convert", "--width", vm["width"].as<unsigned>());
   if (vm.count("guest")) opt.guest = cli::guest_type("convert", vm["guest"].as<std::string>());
-  if (!g.ok && (opt.width == 0 || opt.guest == xsr::GuestType::unknown))
+  if (!g.ok && (opt.width == 0 || opt.guest == xsr::GuestType::unknown)) {
+    if (src.error()) cli::die(cli::kFailed, "convert: " + in_name + ": read failed: " + src.error_text());
+    std::string why;
+    const xsr::ImageKind kind = xsr::image_kind(src, &why);
     cli::die(cli::kFailed,
-             "convert: " + in_name + ": " + (src.error() ? "read failed: " + src.error_text() : g.why));
+             "convert: " + in_name + ": " +
+                 (kind == xsr::ImageKind::unknown
+                      ? xsr::not_a_v2_stream(kind, why, "").message()
+                      : "offset 0x0: a v2/v3 stream already: nothing to convert (verify, inspect, extract "
+                        "and relay read it as it is)"));
+  }
   opt.libxl = g.xl || g.libvirt;
   if (vm.count("format"))
     opt.libxl = cli::libxl_output("convert", "--format", vm["format"].as<std::string>());
@@ -124,6 +133,14 @@ Converted convert_to(xsr::Source& in, int fd, const xsr::ConvertOptions& opt, bo
   return c;
 }
 
+// When --width or --guest contradicts what detection found: the words a
+// failure adds, since the override is the likely cause. Else empty.
+std::string override_hint(const xsr::LegacyGuess& g, const xsr::ConvertOptions& opt) {
+  if (!g.ok || (opt.width == g.width && opt.guest == g.guest)) return "";
+  return xsr::strprintf(" (detection says a %u-bit toolstack and a%s guest; --width/--guest overrode it)",
+                        g.width, g.guest == xsr::GuestType::pv ? " PV" : "n HVM");
+}
+
 // The run's status and, when it failed, the error line after "xsr convert: ".
 struct Outcome {
   int status = cli::kOk;
@@ -134,9 +151,9 @@ struct Outcome {
 // the real cause) outranks the converter's error, which outranks a failed
 // read of a compressed input's trailer, which outranks --verify's verdict.
 Outcome outcome(const Converted& c, const std::string& zerr, xsr::Source& in, const std::string& in_name,
-                bool check) {
+                bool check, const std::string& hint) {
   if (!zerr.empty()) return {cli::kFailed, zerr};
-  if (c.r.error) return {cli::exit_status(c.r.error), in_name + ": " + c.r.error.message()};
+  if (c.r.error) return {cli::exit_status(c.r.error), in_name + ": " + c.r.error.message() + hint};
   // A compressed input whose CRC or checksum (after the stream) is wrong.
   if (in.finish() != 0 && in.error()) return {cli::kFailed, in_name + ": read failed: " + in.error_text()};
   if (!check) return {};
@@ -194,7 +211,7 @@ int cmd_convert(int argc, char** argv) {
     stats->add_pages(c.r.pages);
     stats->stop();
   }
-  Outcome o = outcome(c, zerr, *src.source, in_name, check);
+  Outcome o = outcome(c, zerr, *src.source, in_name, check, override_hint(g, opt));
   if (o.status) out.abort();
   else if (!out.commit(&err)) o = {cli::kFailed, err};
   if (o.status && !quiet) std::fprintf(stderr, "xsr convert: %s\n", o.why.c_str());

@@ -101,7 +101,7 @@ int print_page(OpenedImage& o, std::uint64_t pfn, const std::string& name, bool 
   }
   if (!quiet) std::fputs(xsr::hexdump_page(pfn, page).c_str(), stdout);
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
-    cli::die(cli::kFailed, "extract: writing the hex dump failed");
+    cli::die(cli::kOutput, "extract: writing the hex dump failed");
   return cli::kOk;
 }
 

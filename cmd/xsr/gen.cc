@@ -114,7 +114,7 @@ class GenOutput {
       const auto a = xsr::net::parse_address(vm["connect"].as<std::string>());
       if (!a.ok()) cli::usage_error("gen", "--connect " + a.error().detail);
       const auto c = xsr::net::connect_to(a.value(), 10000);
-      if (!c.ok()) cli::die(cli::kFailed, "gen: cannot connect to " + c.error().detail);
+      if (!c.ok()) cli::die(cli::kOutput, "gen: cannot connect to " + c.error().detail);
       sock_ = c.value();
     } else if (!file_.open(vm["output"].as<std::string>(), &err)) {
       cli::usage_error("gen", "cannot create " + err);
@@ -188,7 +188,7 @@ int cmd_gen(int argc, char** argv) {
     if (!cli::write_stats_json(stats.get(), vm, "gen", cli::verdict_json(error)) && error.empty())
       return cli::kFailed;
   }
-  if (!error.empty()) cli::die(cli::kFailed, "gen: " + error);
+  if (!error.empty()) cli::die(cli::kOutput, "gen: " + error);
   std::fprintf(stderr, "xsr gen: %llu bytes, %llu records, %llu pages (pfns 0-%llu)\n",
                static_cast<unsigned long long>(r.bytes), static_cast<unsigned long long>(r.records),
                static_cast<unsigned long long>(r.pages), static_cast<unsigned long long>(r.pfn_range - 1));

@@ -70,7 +70,7 @@ void print_report(const std::string& name, const xsr::InspectReport& rep, bool j
     std::fputs(xsr::inspect_text(name, rep, config).c_str(), stdout);
   }
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
-    cli::die(cli::kFailed, "inspect: writing the report failed");
+    cli::die(cli::kOutput, "inspect: writing the report failed");
 }
 
 }  // namespace

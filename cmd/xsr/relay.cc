@@ -2,6 +2,7 @@
 // (options and wiring; the work is in lib/relay).
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -64,7 +65,9 @@ po::options_description relay_options() {
 }
 
 // Runtime failures: "xsr relay: ...", status 1.
-[[noreturn]] void fail(const std::string& msg) { throw cli::Failure(cli::kFailed, "xsr relay: " + msg); }
+[[noreturn]] void fail(int status, const std::string& msg) {
+  throw cli::Failure(status, "xsr relay: " + msg);
+}
 
 // --convert and the options that shape the conversion.
 void conversion_request(const po::variables_map& vm, xsr::RelayOptions& opt) {
@@ -128,7 +131,7 @@ void start_listening(const po::variables_map& vm, bool verbose, Ends& e) {
   if (!a.ok()) cli::usage_error("relay", "--listen " + a.error().detail);
   e.laddr = a.value();
   e.lfd = listen_announced(e.laddr, "relay", verbose, &err, &e.bound);
-  if (e.lfd < 0) fail("listen on " + err);
+  if (e.lfd < 0) fail(cli::kOutput, "listen on " + err);
 }
 
 void open_output(const po::variables_map& vm, int timeout_ms, Ends& e) {
@@ -140,7 +143,7 @@ void open_output(const po::variables_map& vm, int timeout_ms, Ends& e) {
     const auto c = xsr::net::connect_to(caddr, timeout_ms < 0 ? 10000 : timeout_ms);
     if (!c.ok()) {
       if (e.lfd >= 0) xsr::net::unlink_unix(e.laddr);
-      fail("connect to " + c.error().detail);
+      fail(cli::kOutput, "connect to " + c.error().detail);
     }
     e.out_fd = c.value();
     e.out_name = caddr.text;
@@ -163,7 +166,7 @@ void open_input(const po::variables_map& vm, int timeout_ms, Ends& e) {
     ::close(e.lfd);
     e.lfd = -1;
     xsr::net::unlink_unix(e.laddr);
-    if (e.in_fd < 0) fail(e.laddr.text + ": " + err);
+    if (e.in_fd < 0) fail(cli::kFailed, e.laddr.text + ": " + err);
     e.in_owned = true;
     e.in_name = e.bound;
     return;
@@ -174,8 +177,11 @@ void open_input(const po::variables_map& vm, int timeout_ms, Ends& e) {
   else if (int n = xsr::parse_fd(in); n >= 0) e.in_fd = n;
   else {
     e.in_fd = ::open(in.c_str(), O_RDONLY | O_CLOEXEC);
-    if (e.in_fd < 0) fail("cannot open " + in + ": " + std::strerror(errno));
+    if (e.in_fd < 0) fail(cli::kFailed, "cannot open " + in + ": " + std::strerror(errno));
     e.in_owned = true;
+    struct stat st;
+    if (::fstat(e.in_fd, &st) == 0 && S_ISDIR(st.st_mode))
+      fail(cli::kFailed, "cannot open " + in + ": a directory, not a Xen save image");
   }
 }
 
@@ -199,7 +205,7 @@ int report_failure(const xsr::RelayResult& r, Ends& e, bool quiet) {
       std::fprintf(stderr, "xsr relay: %s: %s (after %llu bytes)\n", e.out_name.c_str(),
                    r.out_error.detail.c_str(), static_cast<unsigned long long>(r.out_bytes));
   }
-  return r.error ? cli::exit_status(r.error) : cli::kFailed;
+  return r.error ? cli::exit_status(r.error) : cli::kOutput;
 }
 
 // A whole stream forwarded: the output put in place (a FILE renamed, a
@@ -207,7 +213,7 @@ int report_failure(const xsr::RelayResult& r, Ends& e, bool quiet) {
 int report_success(const xsr::RelayResult& r, Ends& e, bool then_copy, bool quiet) {
   std::string err;
   if (!e.connect) {
-    if (!e.file_out.commit(&err)) fail(err);
+    if (!e.file_out.commit(&err)) fail(cli::kOutput, err);
   } else {
     ::shutdown(e.out_fd, SHUT_WR);
     ::close(e.out_fd);

@@ -182,8 +182,7 @@ int cmd_verify(int argc, char** argv) {
   if (vm.count("timeout") && !vm.count("listen")) cli::usage_error("verify", "--timeout goes with --listen");
   if (vm.count("listen") && !accept_input(vm, verbose, quiet, in)) return cli::kFailed;
   xsr::OpenResult src = xsr::open_input(in.spec, mode);
-  // Status 2, "tool error", as the README has it (convert says 1).
-  if (!src.source) cli::die(cli::kUsage, "verify: cannot open " + src.error.detail);
+  if (!src.source) cli::die(cli::kFailed, "verify: cannot open " + src.error.detail);
   if (verbose) {
     std::fprintf(stderr, "xsr verify: reading %s through %s\n", in.name.c_str(),
                  std::string(src.source->kind()).c_str());
@@ -200,7 +199,11 @@ int cmd_verify(int argc, char** argv) {
 
   xsr::StreamStats st;
   const std::uint64_t t0 = xsr::mono_ns();
-  xsr::Error e = xsr::verify(*src.source, opt, st);
+  xsr::Error e =
+      opt.format == xsr::Format::autodetect
+          ? stream_or_error(*src.source, "convert it with 'xsr convert' (inspect and extract read it)")
+          : xsr::Error{};
+  if (!e) e = xsr::verify(*src.source, opt, st);
   const double secs = static_cast<double>(xsr::mono_ns() - t0) / 1e9;
   e = read_error_first(e, *src.source);
   if (in.conn >= 0) ::shutdown(in.conn, SHUT_RDWR);
@@ -218,6 +221,10 @@ int cmd_verify(int argc, char** argv) {
   }
   if (!stats_ok) return cli::kFailed;
   if (!quiet && !json) print_valid(in.name, st);
+  // Bytes after END in a file: Xen's restore stops at END and never reads them.
+  if (const std::int64_t after = src.source->remaining(); after > 0 && !quiet)
+    std::fprintf(stderr, "xsr verify: note: %s: %lld bytes after the stream's END (not part of the image)\n",
+                 in.name.c_str(), static_cast<long long>(after));
   return cli::kOk;
 }
 

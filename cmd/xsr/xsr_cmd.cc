@@ -15,7 +15,7 @@ void open_image(OpenedImage& o, const std::string& spec, const std::string& name
   o.src = xsr::open_input(spec, io);
   if (!o.src.source) cli::die(cli::kFailed, std::string(cmd) + ": cannot open " + o.src.error.detail);
   if (xsr::Error e = o.img.open(*o.src.source))
-    cli::die(cli::kFailed, std::string(cmd) + ": " + name + ": " + e.detail);
+    cli::die(cli::kFailed, std::string(cmd) + ": " + name + ": " + e.message());
   if (!verbose) return;
   std::fprintf(stderr, "xsr %s: reading %s through %s\n", cmd, name.c_str(),
                std::string(o.src.source->kind()).c_str());
@@ -25,6 +25,12 @@ void open_image(OpenedImage& o, const std::string& spec, const std::string& name
                  "xsr %s: a legacy image (%u-bit toolstack, %s guest): converted to libxl v3 in a second "
                  "thread on the way in\n",
                  cmd, o.img.guess().width, o.img.guess().guest == xsr::GuestType::pv ? "PV" : "HVM");
+}
+
+xsr::Error stream_or_error(xsr::Source& src, const std::string& advice) {
+  std::string why;
+  const xsr::ImageKind kind = xsr::image_kind(src, &why);
+  return kind == xsr::ImageKind::stream ? xsr::Error{} : xsr::not_a_v2_stream(kind, why, advice);
 }
 
 int compressed_output(xsr::CompressedOutput& zout, int fd, xsr::Codec codec, int level, const char* cmd,

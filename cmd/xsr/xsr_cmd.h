@@ -37,6 +37,11 @@ struct OpenedImage {
   xsr::ImageInput img;
 };
 
+// Empty when src (peeked, nothing consumed) holds a v2/v3 stream, else the
+// error that says what it holds (xsr::not_a_v2_stream; `advice` for a
+// legacy image).
+xsr::Error stream_or_error(xsr::Source& src, const std::string& advice);
+
 // Opens IMAGE (`spec`, named `name` in messages) through the --io path
 // `io`; failing that, "xsr CMD: ..." and status 1. `verbose`: says on
 // stderr how it is read.

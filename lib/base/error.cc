@@ -26,6 +26,7 @@ std::string_view errc_name(Errc code) {
     case Errc::bad_order: return "bad_order";
     case Errc::too_large: return "too_large";
     case Errc::io: return "io";
+    case Errc::output: return "output";
     case Errc::unsupported: return "unsupported";
     case Errc::usage: return "usage";
   }
@@ -52,6 +53,12 @@ Error Error::io(std::uint64_t offset, std::string what, int err) {
   if (err != 0) what += std::string(": ") + std::strerror(err);
   Error e = at(Errc::io, offset, std::move(what));
   e.cause = err;
+  return e;
+}
+
+Error Error::output(std::uint64_t offset, std::string what, int err) {
+  Error e = io(offset, std::move(what), err);
+  e.code = Errc::output;
   return e;
 }
 

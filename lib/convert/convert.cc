@@ -91,7 +91,7 @@ class Converter {
   }
   [[gnu::cold]] Error out_error() {
     const int cause = out_.error().cause;
-    Error e = fail(Errc::io, strprintf("writing the output failed: %s", std::strerror(cause)), pos());
+    Error e = fail(Errc::output, strprintf("writing the output failed: %s", std::strerror(cause)), pos());
     e.cause = cause;  // EPIPE: the reader left (a caller that closed it knows why)
     return e;
   }

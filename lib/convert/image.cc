@@ -9,32 +9,67 @@ namespace xsr {
 
 ImageInput::~ImageInput() { finish({}); }
 
-bool legacy_image(Source& raw) {
-  const Container kind = detect_format(raw);
-  if (kind == Container::xl) {
-    // An xl header without the v2 flag fronts a legacy stream.
-    Bytes b = raw.peek(sizeof(xl::Header));
-    if (b.size() < sizeof(xl::Header)) return false;  // the verifier names the truncation
-    xl::Header h;
-    std::memcpy(&h, b.data(), sizeof h);
-    return !(h.mandatory_flags & xl::kFlagStreamV2);
-  }
-  if (kind == Container::libvirt) {
-    Bytes b = raw.peek(sizeof(libvirt::Header));
-    if (b.size() < sizeof(libvirt::Header)) return false;
-    libvirt::Header h;
-    std::memcpy(&h, b.data(), sizeof h);
-    return h.version == 1;
-  }
-  return kind == Container::legacy;
+namespace {
+
+// After an xl header without the v2 flag: does a v2/v3 stream follow (the
+// libxc image marker or the libxl ident)? A header cut short, or optional
+// data too long to look past, counts as yes: the walker names the problem.
+bool stream_after_xl(Source& raw) {
+  Bytes b = raw.peek(sizeof(xl::Header));
+  if (b.size() < sizeof(xl::Header)) return true;
+  xl::Header h;
+  std::memcpy(&h, b.data(), sizeof h);
+  if (h.mandatory_flags & xl::kFlagStreamV2) return true;
+  const std::uint64_t at = sizeof h + std::uint64_t{h.optional_data_len};
+  if (at + 8 > kMaxPeek) return true;
+  b = raw.peek(at + 8);
+  if (b.size() < at + 8) return true;
+  return load<std::uint64_t>(b.data() + at) == ~std::uint64_t{0} ||
+         std::memcmp(b.data() + at, "LibxlFmt", 8) == 0;
 }
+
+}  // namespace
+
+ImageKind image_kind(Source& raw, std::string* why) {
+  switch (detect_format(raw)) {
+    case Container::libxc:
+    case Container::libxl: return ImageKind::stream;
+    case Container::xl:
+      if (stream_after_xl(raw)) return ImageKind::stream;
+      return detect_legacy(raw).ok ? ImageKind::legacy : ImageKind::stream;
+    case Container::libvirt: {
+      Bytes b = raw.peek(sizeof(libvirt::Header));
+      if (b.size() < sizeof(libvirt::Header)) return ImageKind::stream;
+      libvirt::Header h;
+      std::memcpy(&h, b.data(), sizeof h);
+      return h.version == 1 && detect_legacy(raw).ok ? ImageKind::legacy : ImageKind::stream;
+    }
+    case Container::legacy: break;
+  }
+  const std::size_t have = raw.peek(16).size();
+  if (detect_legacy(raw).ok) return ImageKind::legacy;
+  if (why)
+    *why = have == 0   ? "the input is empty"
+           : have < 16 ? strprintf("%zu bytes, shorter than any stream's first header", have)
+                       : "its first bytes start neither a v2/v3 stream nor a legacy (Xen <= 4.5) one";
+  return ImageKind::unknown;
+}
+
+Error not_a_v2_stream(ImageKind kind, const std::string& why, const std::string& advice) {
+  if (kind == ImageKind::legacy)
+    return Error::at(Errc::bad_header, 0, "a legacy (Xen <= 4.5) image, not a v2/v3 stream; " + advice);
+  return Error::at(Errc::bad_header, 0, "not a Xen save image: " + why);
+}
+
+bool legacy_image(Source& raw) { return image_kind(raw) != ImageKind::stream; }
 
 Error ImageInput::open(Source& raw) {
   raw_ = &raw;
-  if (!legacy_image(raw)) return {};
+  std::string why;
+  const ImageKind kind = image_kind(raw, &why);
+  if (kind == ImageKind::stream) return {};
+  if (kind == ImageKind::unknown) return not_a_v2_stream(kind, why, "");
   guess_ = detect_legacy(raw);
-  if (!guess_.ok)
-    return Error::at(Errc::bad_header, 0, "neither a v2/v3 stream nor a legacy image: " + guess_.why);
   if (guess_.xl) {
     Bytes b = raw.peek(sizeof(xl::Header));
     xl::Header h;

@@ -134,7 +134,7 @@ void CompressedOutput::run(int rfd, int out, Codec codec, int level) {
       if (f.sputn(buf.data(), r) != r) throw std::ios_base::failure("short write");
     }
   } catch (const std::exception& e) {
-    error_ = Error::at(Errc::io, 0, std::string(codec_name(codec)) + " compression failed: " + e.what());
+    error_ = Error::at(Errc::output, 0, std::string(codec_name(codec)) + " compression failed: " + e.what());
   }
   // Checked apart: Boost's close() swallows what the sink throws.
   if (werr) error_ = Error::io(0, "writing the compressed output failed", werr);

@@ -2,6 +2,7 @@
 // through a Boost.Iostreams filter into a pipe; the caller reads the pipe
 // through the ordinary pipe engines.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -363,6 +364,13 @@ OpenResult decompress_source(std::unique_ptr<Source> raw, Codec codec, IoMode mo
 }
 
 OpenResult open_input(std::string_view spec, IoMode mode) {
+  struct stat st;
+  if (spec != "-" && parse_fd(spec) < 0 && ::stat(std::string(spec).c_str(), &st) == 0 &&
+      S_ISDIR(st.st_mode)) {
+    OpenResult res;
+    res.error = Error::at(Errc::io, 0, std::string(spec) + ": a directory, not a Xen save image");
+    return res;
+  }
   OpenResult raw = open_source(spec, mode);
   if (!raw.source) return raw;
   const Codec c = sniff_codec(*raw.source);

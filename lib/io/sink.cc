@@ -36,7 +36,7 @@ void Sink::zeros(std::size_t n) {
 }
 
 void Sink::fail(int e) {
-  if (!err_) err_ = Error::io(written_, "write failed", e);
+  if (!err_) err_ = Error::output(written_, "write failed", e);
 }
 
 void Sink::set_rate(std::uint64_t rate) {
@@ -162,19 +162,19 @@ void Sink::count_path(const char* how, std::uint64_t n) {
 
 Error Sink::seek(std::uint64_t off, const char* what) {
   if (flush()) return err_;
-  if (sys::lseek(fd_, static_cast<off_t>(off), SEEK_SET) < 0) return Error::io(0, what, errno);
+  if (sys::lseek(fd_, static_cast<off_t>(off), SEEK_SET) < 0) return Error::output(0, what, errno);
   return {};
 }
 
 Error Sink::write_at(std::uint64_t off, const void* p, std::size_t n, const char* what) {
   if (flush()) return err_;
-  if (int e = sys::pwrite_all(fd_, p, n, static_cast<off_t>(off))) return Error::io(0, what, e);
+  if (int e = sys::pwrite_all(fd_, p, n, static_cast<off_t>(off))) return Error::output(0, what, e);
   return {};
 }
 
 Error Sink::truncate(std::uint64_t len, const char* what) {
   if (flush()) return err_;
-  if (sys::ftruncate(fd_, static_cast<off_t>(len)) != 0) return Error::io(0, what, errno);
+  if (sys::ftruncate(fd_, static_cast<off_t>(len)) != 0) return Error::output(0, what, errno);
   return {};
 }
 

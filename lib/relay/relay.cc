@@ -91,7 +91,7 @@ Error output_error(int e, int timeout_ms) {
                       ? "the receiver took nothing for " + format_seconds(timeout_ms) + " (--timeout)"
                       : std::strerror(e);
   if (e == EPIPE || e == ECONNRESET) s += " (the receiver closed the connection)";
-  Error out = Error::at(Errc::io, 0, std::move(s));
+  Error out = Error::at(Errc::output, 0, std::move(s));
   out.cause = e;
   return out;
 }
@@ -230,7 +230,15 @@ class Conversion {
   // options ask for it; an error when it cannot be converted.
   Error start(HoldingSource& in, const RelayOptions& opt, RelayResult& res) {
     Source& raw = in.source();
-    if (!opt.convert || !legacy_image(raw)) return {};
+    if (!opt.convert) {
+      // Without --convert only a v2/v3 stream goes on: say what else it is.
+      if (opt.verify.format != Format::autodetect) return {};
+      std::string why;
+      const ImageKind kind = image_kind(raw, &why);
+      if (kind == ImageKind::stream) return {};
+      return not_a_v2_stream(kind, why, "relay it with --convert");
+    }
+    if (!legacy_image(raw)) return {};
     const LegacyGuess g = detect_legacy(raw);
     const ConvertOptions co = relay_convert_options(opt, g);
     if (!g.ok && (co.width == 0 || co.guest == GuestType::unknown))

@@ -380,13 +380,14 @@ TEST(XsrCompressed, ConvertCompressesItsOutputAndReadsCompressedInput) {
   ::rmdir(dir);
 }
 
-// A full disk under the compressor: exit 1, the real cause, no file left.
+// A full disk under the compressor: exit 2 (an output failed), the real
+// cause, no file left.
 TEST(XsrCompressed, CompressedOutputFailureIsReported) {
   int full = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
   if (full < 0) GTEST_SKIP() << "no /dev/full";
   Result r = run({xsr_bin(), "gen", "--size", "8M", "--compress", "gzip", "-o", "40"}, -1, full, 40);
   ::close(full);
-  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(r.exit, 2);
   EXPECT_NE(r.err.find("writing the compressed output failed: No space left on device"), std::string::npos)
       << r.err;
 }

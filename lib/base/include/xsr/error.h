@@ -23,6 +23,7 @@ enum class Errc : std::uint8_t {
   bad_order,       // --strict: records out of the order Xen's restore needs
   too_large,       // a length beyond what the format or xsr allows
   io,              // a system call failed (a stream error for the reference too)
+  output,          // writing an output or to a peer failed: not the input's fault
   unsupported,     // valid input that xsr cannot handle (exit 2)
   usage,           // bad command line
 };
@@ -53,8 +54,10 @@ struct Error {
   // An I/O failure: `what` ("writing the output failed") and, when
   // err != 0, ": strerror(err)"; the errno is kept as the typed cause.
   [[gnu::cold]] static Error io(std::uint64_t offset, std::string what, int err = 0);
+  // The same for a write to an output or a peer (Errc::output).
+  [[gnu::cold]] static Error output(std::uint64_t offset, std::string what, int err = 0);
   // Was this error caused by the system call failing with errno `err`?
-  bool caused_by(int err) const { return code == Errc::io && cause == err; }
+  bool caused_by(int err) const { return (code == Errc::io || code == Errc::output) && cause == err; }
 
   bool ok() const { return code == Errc::ok; }
   explicit operator bool() const { return !ok(); }

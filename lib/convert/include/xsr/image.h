@@ -5,6 +5,7 @@
 // bodies still move by splice.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -15,8 +16,28 @@
 
 namespace xsr {
 
-// Is raw (peeked, nothing consumed) a legacy image: a bare legacy stream, or
-// one behind an xl header without the v2 flag or a version 1 libvirt header?
+// What an input holds, from its first bytes (peeked, nothing consumed); the
+// one answer verify, inspect, extract, convert and relay give.
+enum class ImageKind : std::uint8_t {
+  stream,   // a v2/v3 stream, bare or behind an xl or libvirt header
+  legacy,   // a legacy (Xen <= 4.5) image, bare or behind an xl or libvirt header
+  unknown,  // neither: empty, or bytes no Xen stream starts with
+};
+
+// An xl header over a bare libxc or a libxl stream is a stream whatever its
+// flags say; one without the v2 flag over anything else, and a version 1
+// libvirt header, front a legacy image. A header over bytes that start
+// nothing is a `stream`: the walker then names the bad field and its
+// offset. `why` (may be null) gets the reason for `unknown`.
+ImageKind image_kind(Source& raw, std::string* why = nullptr);
+
+// Not a v2/v3 stream (raw's kind is legacy or unknown: detection peeked
+// them). legacy: "a legacy (Xen <= 4.5) image, not a v2/v3 stream; " +
+// `advice`; unknown: "not a Xen save image: WHY". Offset 0.
+Error not_a_v2_stream(ImageKind kind, const std::string& why, const std::string& advice);
+
+// Is raw a legacy image, or (for callers that convert with a width and
+// guest given by hand) bytes that are not a v2/v3 stream at all?
 bool legacy_image(Source& raw);
 
 class ImageInput {
@@ -27,9 +48,8 @@ class ImageInput {
   ImageInput& operator=(const ImageInput&) = delete;
 
   // Looks at raw's first bytes (consuming nothing); on a legacy image starts
-  // the conversion. raw must outlive this object. An error (its detail the
-  // reason) when the input is neither a v2/v3 stream nor a legacy image
-  // xsr can read.
+  // the conversion. raw must outlive this object. An error ("not a Xen save
+  // image: ...") when image_kind() says unknown.
   Error open(Source& raw);
 
   // The v2/v3 stream to read.

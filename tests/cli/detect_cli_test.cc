@@ -1,0 +1,159 @@
+// What an input is, and how a run ends, the same in every subcommand:
+// empty, short, random and directory inputs are "not a Xen save image";
+// a legacy image is named legacy by verify and relay and read directly by
+// inspect, extract and convert; an xl header over a bare libxc stream is a
+// stream everywhere; a missing input is status 1 everywhere. Exact lines.
+#include <sys/stat.h>
+
+#include <cstring>
+
+#include "cli_util.h"
+#include "xsr/format.h"
+
+namespace xsr::test {
+namespace {
+
+class DetectCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char d[] = "/tmp/xsr-detect-cli-XXXXXX";
+    ASSERT_NE(::mkdtemp(d), nullptr);
+    dir_ = d;
+  }
+  void TearDown() override { (void)!std::system(("rm -rf '" + dir_ + "'").c_str()); }
+  std::string path(const std::string& f) const { return dir_ + "/" + f; }
+  std::string make(const std::string& name, const std::vector<std::byte>& bytes) {
+    write_file(path(name), bytes);
+    return path(name);
+  }
+  // `xsr CMD IN` with an output where the command writes one.
+  Result run_cmd(const std::string& cmd, const std::string& in) {
+    if (cmd == "convert") return run({xsr_bin(), cmd, in, path("out.conv")});
+    if (cmd == "extract") return run({xsr_bin(), cmd, in, "-o", path("out.raw")});
+    if (cmd == "relay") return run({xsr_bin(), cmd, in, "-o", path("out.relay")});
+    return run({xsr_bin(), cmd, in});
+  }
+  std::string dir_;
+};
+
+const char* const kReaders[] = {"verify", "inspect", "extract", "convert", "relay"};
+
+// The line each command prints for an input that is not a v2/v3 stream.
+std::string expected_line(const std::string& cmd, const std::string& in, const std::string& what) {
+  const std::string tail = cmd == "relay" ? "; forwarded 0 bytes before it" : "";
+  return "xsr " + cmd + ": " + in + ": offset 0x0: " + what + tail + "\n";
+}
+
+TEST_F(DetectCli, EmptyShortAndRandomInputsAreNotXenSaveImagesInEveryCommand) {
+  std::vector<std::byte> noise(4096);
+  std::uint32_t x = 12345;
+  for (auto& b : noise) {
+    x = x * 1103515245u + 12345u;
+    b = std::byte(x >> 24);
+  }
+  const std::string hello = "hello";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {make("empty", {}), "not a Xen save image: the input is empty"},
+      {make("short", std::vector<std::byte>(reinterpret_cast<const std::byte*>(hello.data()),
+                                            reinterpret_cast<const std::byte*>(hello.data()) + 5)),
+       "not a Xen save image: 5 bytes, shorter than any stream's first header"},
+      {make("noise", noise),
+       "not a Xen save image: its first bytes start neither a v2/v3 stream nor a legacy (Xen <= 4.5) one"},
+  };
+  for (const auto& [in, what] : cases) {
+    for (const char* c : kReaders) {
+      Result r = run_cmd(c, in);
+      EXPECT_EQ(r.exit, 1) << c << " " << in;
+      EXPECT_EQ(r.err, expected_line(c, in, what)) << c;
+      EXPECT_EQ(r.out, "") << c;
+    }
+  }
+}
+
+TEST_F(DetectCli, ADirectoryIsNotASaveImageAndAMissingInputIsStatusOne) {
+  ASSERT_EQ(::mkdir(path("d").c_str(), 0755), 0);
+  for (const char* c : kReaders) {
+    Result r = run_cmd(c, path("d"));
+    EXPECT_EQ(r.exit, 1) << c;
+    EXPECT_EQ(r.err, "xsr " + std::string(c) + ": cannot open " + path("d") +
+                         ": a directory, not a Xen save image\n");
+    r = run_cmd(c, path("missing"));
+    EXPECT_EQ(r.exit, 1) << c;
+    EXPECT_EQ(r.err,
+              "xsr " + std::string(c) + ": cannot open " + path("missing") + ": No such file or directory\n");
+  }
+}
+
+TEST_F(DetectCli, TheBundledXen45SampleIsCalledLegacyAndReadWhereItCanBe) {
+  const std::string legacy = fixture("sample/legacy-hvm.xl.bin");
+  Result r = run_cmd("verify", legacy);
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(r.err, expected_line("verify", legacy,
+                                 "a legacy (Xen <= 4.5) image, not a v2/v3 stream; convert it with 'xsr "
+                                 "convert' (inspect and extract read it)"));
+  r = run_cmd("relay", legacy);
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(r.err, expected_line("relay", legacy,
+                                 "a legacy (Xen <= 4.5) image, not a v2/v3 stream; relay it with --convert"));
+  for (const char* c : {"inspect", "extract", "convert"}) EXPECT_EQ(run_cmd(c, legacy).exit, 0) << c;
+  r = run({xsr_bin(), "relay", "--convert", legacy, "-o", path("relayed")});
+  EXPECT_EQ(r.exit, 0) << r.err;
+}
+
+TEST_F(DetectCli, AnXlHeaderOverABareLibxcStreamIsAStreamEverywhere) {
+  GenOptions g;
+  g.size = 256 << 10;
+  const std::vector<std::byte> libxc = gen_bytes(g);
+  for (std::uint32_t flags : {0u, xl::kFlagStreamV2}) {
+    if (flags) continue;  // v2 flag: xl says libxl follows; the walker holds it to that
+    xl::Header h{};
+    std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
+    h.byteorder = xl::kByteOrder;
+    h.mandatory_flags = flags;
+    std::vector<std::byte> img(sizeof h);
+    std::memcpy(img.data(), &h, sizeof h);
+    img.insert(img.end(), libxc.begin(), libxc.end());
+    const std::string in = make("xl-libxc", img);
+    for (const char* c : {"verify", "inspect", "extract", "relay"}) {
+      Result r = run_cmd(c, in);
+      EXPECT_EQ(r.exit, 0) << c << ": " << r.err;
+    }
+    Result r = run_cmd("convert", in);
+    EXPECT_EQ(r.exit, 1);
+    EXPECT_EQ(r.err, expected_line("convert", in,
+                                   "a v2/v3 stream already: nothing to convert (verify, inspect, extract and "
+                                   "relay read it as it is)"));
+  }
+}
+
+TEST_F(DetectCli, AWidthThatContradictsDetectionIsNamedWhenTheConversionFails) {
+  Result r = run({xsr_bin(), "convert", "--width", "32", fixture("sample/legacy-hvm.xl.bin"), path("o")});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  const std::string hint =
+      " (detection says a 64-bit toolstack and an HVM guest; --width/--guest overrode it)\n";
+  ASSERT_GE(r.err.size(), hint.size());
+  EXPECT_EQ(r.err.substr(r.err.size() - hint.size()), hint) << r.err;
+  EXPECT_EQ(r.err.rfind("xsr convert: " + fixture("sample/legacy-hvm.xl.bin") + ": offset 0x", 0), 0u);
+}
+
+TEST_F(DetectCli, BytesAfterEndInAFileGetANote) {
+  GenOptions g;
+  g.size = 256 << 10;
+  std::vector<std::byte> img = gen_bytes(g);
+  const std::string clean = make("clean", img);
+  img.resize(img.size() + 4, std::byte{'j'});
+  const std::string junk = make("junk", img);
+  Result r = run({xsr_bin(), "verify", clean});
+  EXPECT_EQ(r.exit, 0);
+  EXPECT_EQ(r.err, "");
+  r = run({xsr_bin(), "verify", junk});
+  EXPECT_EQ(r.exit, 0);
+  EXPECT_EQ(r.err,
+            "xsr verify: note: " + junk + ": 4 bytes after the stream's END (not part of the image)\n");
+  r = run({xsr_bin(), "verify", "-q", junk});
+  EXPECT_EQ(r.err, "");
+}
+
+}  // namespace
+}  // namespace xsr::test
