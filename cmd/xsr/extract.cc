@@ -107,9 +107,10 @@ int print_page(OpenedImage& o, std::uint64_t pfn, const std::string& name, bool 
 
 // The summary line of a written RAW or ELF core.
 void print_summary(const std::string& name, const cli::Output& out, const xsr::ExtractResult& r, bool elf) {
-  std::fprintf(stderr, "xsr extract: %s -> %s: %" PRIu64 " pfns (%s) from %" PRIu64 " page bodies, %s%s\n",
-               name.c_str(), out.name().c_str(), r.pfns, xsr::format_bytes(r.pfns * 4096).c_str(), r.bodies,
-               elf ? (std::to_string(r.segments) + " PT_LOAD segments, ").c_str() : "",
+  std::fprintf(stderr, "xsr extract: %s -> %s: %s (%s) from %s, %s%s\n", name.c_str(), out.name().c_str(),
+               xsr::counted(r.pfns, "pfn").c_str(), xsr::format_bytes(r.pfns * 4096).c_str(),
+               xsr::counted(r.bodies, "page body", "page bodies").c_str(),
+               elf ? (xsr::counted(r.segments, "PT_LOAD segment") + ", ").c_str() : "",
                ("file size " + xsr::format_bytes(r.out_bytes)).c_str());
 }
 

@@ -45,7 +45,7 @@ std::string usage() {
     std::snprintf(line, sizeof line, "  %-20s %s\n", synopsis.c_str(), c.summary);
     u += line;
   }
-  u += "\n'xsr <command> --help' describes a command's options.\n";
+  u += "\n'xsr <command> --help' (or 'xsr help <command>') describes a command's options.\n";
   return u;
 }
 
@@ -59,6 +59,17 @@ int main(int argc, char** argv) {
     return cli::kUsage;
   }
   const std::string_view cmd = argv[1];
+  if (cmd == "help" && argc > 2) {
+    // `xsr help CMD` is `xsr CMD --help`.
+    for (const Command& c : kCommands) {
+      if (std::string_view(argv[2]) != c.name) continue;
+      char flag[] = "--help";
+      char* args[] = {argv[2], flag, nullptr};
+      return c.run(2, args);
+    }
+    std::fprintf(stderr, "xsr: unknown command '%s'\n\n%s", argv[2], usage().c_str());
+    return cli::kUsage;
+  }
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     std::fputs(usage().c_str(), stdout);
     return cli::kOk;

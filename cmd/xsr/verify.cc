@@ -127,12 +127,11 @@ void print_valid(const std::string& name, const xsr::StreamStats& st) {
   const std::string from =
       st.legacy_converted ? ", legacy converted"
                           : " from Xen " + std::to_string(st.xen_major) + "." + std::to_string(st.xen_minor);
-  const std::string checkpoints =
-      st.checkpoints ? ", " + std::to_string(st.checkpoints) + " checkpoints" : "";
-  std::printf("%s: valid %s stream (libxc v%u, %s%s), %s, %llu records, %llu pages%s\n", name.c_str(),
-              st.container.c_str(), st.libxc_version, st.domain_type == 1 ? "x86 PV" : "x86 HVM",
-              from.c_str(), xsr::format_bytes(st.bytes).c_str(), static_cast<unsigned long long>(st.records),
-              static_cast<unsigned long long>(st.pages), checkpoints.c_str());
+  const std::string checkpoints = st.checkpoints ? ", " + xsr::counted(st.checkpoints, "checkpoint") : "";
+  std::printf("%s: valid %s stream (libxc v%u, %s%s), %s, %s, %s%s\n", name.c_str(), st.container.c_str(),
+              st.libxc_version, st.domain_type == 1 ? "x86 PV" : "x86 HVM", from.c_str(),
+              xsr::format_bytes(st.bytes).c_str(), xsr::counted(st.records, "record").c_str(),
+              xsr::counted(st.pages, "page").c_str(), checkpoints.c_str());
 }
 
 // A failed read (damaged compressed data above all) outranks what the

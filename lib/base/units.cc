@@ -15,6 +15,12 @@ std::string format_bytes(std::uint64_t b, bool kib) {
 
 std::string format_seconds(int ms) { return strprintf("%g s", ms / 1000.0); }
 
+std::string counted(std::uint64_t n, const char* one, const char* many) {
+  std::string s = std::to_string(n) + " ";
+  if (n == 1) return s + one;
+  return many ? s + many : s + one + "s";
+}
+
 std::uint64_t mono_ns() {
   timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);

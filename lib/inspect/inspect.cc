@@ -307,14 +307,14 @@ std::string inspect_text(const std::string& image, const InspectReport& rep, boo
     o += strprintf("  %s %-28s %10llu  %s\n", r.layer == Layer::libxc ? "libxc" : "libxl",
                    record_name(r.layer, r.type).c_str(), static_cast<unsigned long long>(r.tc->records),
                    human(r.tc->bytes).c_str());
-  std::string pages = num(st.pages) + " bodies (" + human(st.pages * kPageSize) + ")";
+  std::string pages = counted(st.pages, "body", "bodies") + " (" + human(st.pages * kPageSize) + ")";
   if (!rep.pfns.empty()) {
-    pages +=
-        ", " + num(rep.pfns.size()) + " distinct pfns " + hex(rep.pfns.min()) + "-" + hex(rep.pfns.max());
-    pages += ", " + num(rep.hole_count) + " holes (" + num(rep.hole_pfns) + " pfns)";
+    pages += ", " + counted(rep.pfns.size(), "distinct pfn") + " " + hex(rep.pfns.min()) + "-" +
+             hex(rep.pfns.max());
+    pages += ", " + counted(rep.hole_count, "hole") + " (" + counted(rep.hole_pfns, "pfn") + ")";
   }
-  pages +=
-      ", " + num(rep.resent.size()) + " pfns sent more than once (" + num(rep.resends) + " extra bodies)";
+  pages += ", " + counted(rep.resent.size(), "pfn") + " sent more than once (" +
+           counted(rep.resends, "extra body", "extra bodies") + ")";
   if (!rep.pfns.complete()) pages += " [pfn tracking stopped: too sparse]";
   line("pages", pages);
   std::string types;

@@ -155,5 +155,23 @@ TEST_F(DetectCli, BytesAfterEndInAFileGetANote) {
   EXPECT_EQ(r.err, "");
 }
 
+TEST_F(DetectCli, CountsOfOneAreSingular) {
+  Result r = run({xsr_bin(), "inspect", fixture("sample/guest-hvm.xl.bin")});
+  EXPECT_EQ(r.exit, 0);
+  EXPECT_NE(
+      r.out.find("224 bodies (896.0 KiB), 224 distinct pfns 0x0-0xff, 1 hole (32 pfns), 0 pfns sent more "
+                 "than once (0 extra bodies)\n"),
+      std::string::npos)
+      << r.out;
+  GenOptions g;
+  g.size = 64 << 10;
+  g.checkpoints = 1;
+  g.container = GenOptions::Container::libxl;
+  const std::string in = make("one-checkpoint", gen_bytes(g));
+  r = run({xsr_bin(), "verify", in});
+  EXPECT_EQ(r.exit, 0) << r.err;
+  EXPECT_NE(r.out.find(", 1 checkpoint\n"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace xsr::test

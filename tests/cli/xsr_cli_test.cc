@@ -70,8 +70,16 @@ TEST_F(XsrCli, TheGeneralHelpListsTheTableAndAnUnknownCommandGetsIt) {
             "  gen [-o OUT]         write a deterministic test stream\n"
             "  version              print xsr's version (also 'xsr --version')\n"
             "\n"
-            "'xsr <command> --help' describes a command's options.\n");
+            "'xsr <command> --help' (or 'xsr help <command>') describes a command's options.\n");
   for (const char* h : {"-h", "help"}) EXPECT_EQ(run({xsr_bin(), h}).out, help.out) << h;
+  for (const char* c : kCommands) {
+    Result r = run({xsr_bin(), "help", c});
+    EXPECT_EQ(r.exit, 0) << c;
+    EXPECT_EQ(r.out, run({xsr_bin(), c, "--help"}).out) << c;
+  }
+  Result unknown = run({xsr_bin(), "help", "bogus"});
+  EXPECT_EQ(unknown.exit, 2);
+  EXPECT_EQ(unknown.err, "xsr: unknown command 'bogus'\n\n" + help.out);
   for (const char* bad : {"bogus", "--bogus", "", "Verify", "verify2"}) {
     Result r = run({xsr_bin(), bad});
     EXPECT_EQ(r.exit, 2) << bad;

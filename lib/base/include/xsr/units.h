@@ -15,6 +15,10 @@ std::string format_bytes(std::uint64_t bytes, bool kib = false);
 // ("30 s", "0.3 s").
 std::string format_seconds(int ms);
 
+// "1 hole", "2 holes": a count and its noun, singular for one. `many`
+// defaults to `one` + "s".
+std::string counted(std::uint64_t n, const char* one, const char* many = nullptr);
+
 // CLOCK_MONOTONIC in nanoseconds.
 std::uint64_t mono_ns();
 
