@@ -184,7 +184,7 @@ int cmd_convert(int argc, char** argv) {
   cli::ignore_sigpipe();
   xsr::OpenResult src =
       xsr::open_input(vm["input"].as<std::string>(), cli::io_mode("convert", vm["io"].as<std::string>()));
-  if (!src.source) cli::die(cli::kFailed, "convert: cannot open " + src.error.detail);
+  if (!src.source) cannot_open("convert", src.error);
   const xsr::LegacyGuess g = xsr::detect_legacy(*src.source);
   xsr::ConvertOptions opt = conversion_options(vm, g, *src.source, in_name);
   if (verbose) say_plan(opt, g, src, in_name);

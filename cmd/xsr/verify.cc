@@ -181,7 +181,7 @@ int cmd_verify(int argc, char** argv) {
   if (vm.count("timeout") && !vm.count("listen")) cli::usage_error("verify", "--timeout goes with --listen");
   if (vm.count("listen") && !accept_input(vm, verbose, quiet, in)) return cli::kFailed;
   xsr::OpenResult src = xsr::open_input(in.spec, mode);
-  if (!src.source) cli::die(cli::kFailed, "verify: cannot open " + src.error.detail);
+  if (!src.source) cannot_open("verify", src.error);
   if (verbose) {
     std::fprintf(stderr, "xsr verify: reading %s through %s\n", in.name.c_str(),
                  std::string(src.source->kind()).c_str());

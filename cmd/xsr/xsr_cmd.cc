@@ -10,10 +10,15 @@ int print_help(const po::options_description& desc) {
   return cli::kOk;
 }
 
+void cannot_open(const char* cmd, const xsr::Error& e) {
+  if (e.code == xsr::Errc::usage) cli::usage_error(cmd, e.detail);
+  cli::die(cli::kFailed, std::string(cmd) + ": cannot open " + e.detail);
+}
+
 void open_image(OpenedImage& o, const std::string& spec, const std::string& name, xsr::IoMode io,
                 const char* cmd, bool verbose) {
   o.src = xsr::open_input(spec, io);
-  if (!o.src.source) cli::die(cli::kFailed, std::string(cmd) + ": cannot open " + o.src.error.detail);
+  if (!o.src.source) cannot_open(cmd, o.src.error);
   if (xsr::Error e = o.img.open(*o.src.source))
     cli::die(cli::kFailed, std::string(cmd) + ": " + name + ": " + e.message());
   if (!verbose) return;

@@ -37,6 +37,10 @@ struct OpenedImage {
   xsr::ImageInput img;
 };
 
+// An input that open_input() refused: "xsr CMD: cannot open SPEC: WHY",
+// status 1; an --io path the input cannot take is a usage error.
+[[noreturn]] void cannot_open(const char* cmd, const xsr::Error& e);
+
 // Empty when src (peeked, nothing consumed) holds a v2/v3 stream, else the
 // error that says what it holds (xsr::not_a_v2_stream; `advice` for a
 // legacy image).

@@ -60,6 +60,15 @@ OpenResult source_from_fd(int fd, bool owned, IoMode mode) {
     else res.source = detail::make_pread_source(fd, owned, start, size);
     return res;
   }
+  if (mode == IoMode::pread || mode == IoMode::mmap) {
+    // A forced path the input cannot take is refused, not swapped silently.
+    res.error = Error::at(
+        Errc::usage, 0,
+        strprintf("--io %s reads a file or block device, not a %s", mode == IoMode::pread ? "pread" : "mmap",
+                  caps.has(IoCaps::socket) ? "socket" : "pipe"));
+    if (owned) ::close(fd);
+    return res;
+  }
   const bool stream = caps.has(IoCaps::pipe) || caps.has(IoCaps::socket);
   if (caps.has(IoCaps::pipe)) (void)::fcntl(fd, F_SETPIPE_SZ, 1 << 20);  // fewer, larger splices
   if (stream && mode != IoMode::read) {

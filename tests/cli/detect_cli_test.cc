@@ -173,5 +173,20 @@ TEST_F(DetectCli, CountsOfOneAreSingular) {
   EXPECT_NE(r.out.find(", 1 checkpoint\n"), std::string::npos) << r.out;
 }
 
+TEST_F(DetectCli, AForcedIoPathAPipeCannotTakeIsRefused) {
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  ::close(p[1]);  // an empty pipe: the refusal comes before any read
+  for (const char* io : {"pread", "mmap"}) {
+    for (const char* c : {"verify", "inspect"}) {
+      Result r = run({xsr_bin(), c, "--io", io, "-"}, p[0]);
+      EXPECT_EQ(r.exit, 2) << c << io;
+      EXPECT_EQ(r.err,
+                "xsr " + std::string(c) + ": --io " + io + " reads a file or block device, not a pipe\n");
+    }
+  }
+  ::close(p[0]);
+}
+
 }  // namespace
 }  // namespace xsr::test
