@@ -63,12 +63,11 @@ class Collector final : public StreamObserver {
 
   void pfns(std::span<const std::byte> chunk) override {
     const std::size_t n = chunk.size() / 8;
-    rep_.entries += n;
     batch_entries_ += n;
     for (std::size_t i = 0; i < n;) {
       const u64 e = load<u64>(chunk.data() + 8 * i);
       if (!PfnEntry{e}.has_data()) {
-        ++rep_.no_data;
+        ++batch_no_data_;
         ++i;
         continue;
       }
@@ -87,7 +86,10 @@ class Collector final : public StreamObserver {
     if (layer == Layer::libxc) libxc_record(type, len, body);
     else libxl_record(type, len, body);
     if (opt_.record_line) record_line(layer, type, off, len);
-    batch_entries_ = batch_pages_ = 0;
+    // Entries count once their record passed (the pfn sets cannot wait).
+    rep_.entries += batch_entries_;
+    rep_.no_data += batch_no_data_;
+    batch_entries_ = batch_pages_ = batch_no_data_ = 0;
   }
 
  private:
@@ -191,7 +193,7 @@ class Collector final : public StreamObserver {
 
   const InspectOptions& opt_;
   InspectReport& rep_;
-  u64 batch_entries_ = 0, batch_pages_ = 0;
+  u64 batch_entries_ = 0, batch_pages_ = 0, batch_no_data_ = 0;  // of the PAGE_DATA being read
   // A page body for a pfn that had one already.
   std::function<void(u64)> on_resent_ = [this](u64 pfn) {
     ++rep_.resends;
