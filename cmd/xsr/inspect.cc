@@ -113,7 +113,7 @@ int cmd_inspect(int argc, char** argv) {
   o.src.source->finish();
   print_report(name, rep, json, records, config);
   if (rep.error) {
-    std::fprintf(stderr, "xsr inspect: %s: %s\n", name.c_str(), rep.error.message().c_str());
+    cli::print(stderr, "xsr inspect: %s: %s\n", name.c_str(), rep.error.message().c_str());
     return cli::exit_status(rep.error);
   }
   return cli::kOk;
