@@ -61,6 +61,14 @@ inline std::vector<std::byte> read_file(const std::string& path) {
   return v;
 }
 
+inline void write_file(const std::string& path, const std::vector<std::byte>& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("open " + path);
+  const bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  ::close(fd);
+  if (!ok) throw std::runtime_error("write " + path);
+}
+
 // A memfd holding `prefix`, `data` and `suffix`, positioned at data's start.
 inline int memfd_with(const std::vector<std::byte>& data, std::size_t prefix = 0, std::size_t suffix = 0) {
   int fd = memfd_create("xsr-test", MFD_CLOEXEC);

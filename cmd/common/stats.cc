@@ -167,6 +167,7 @@ std::string RunStats::json(const Json& extra) const {
   const std::uint64_t bytes = bytes_.load(std::memory_order_relaxed);
   const Cpu cpu = stopped_ ? end_cpu_ : cpu_now();
   Json doc;
+  doc["schema"] = "xsr-stats/1";
   doc["tool"] = tool_;
   doc["bytes"] = bytes;
   doc["records"] = records_.load(std::memory_order_relaxed);

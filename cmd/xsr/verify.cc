@@ -207,7 +207,10 @@ int cmd_verify(int argc, char** argv) {
     stats_ok =
         cli::write_stats_json(stats.get(), vm, "verify", cli::verdict_json(e ? e.message() : std::string()));
   }
-  if (json) cli::print(stdout, "%s", cli::dump(cli::verify_json(in.name, e, st, secs), 2).c_str());
+  if (json)
+    cli::print(
+        stdout, "%s",
+        cli::dump(cli::verify_json(in.name, e, st, secs, xsr::compression_of(*src.source)), 2).c_str());
   if (e) {
     if (!quiet) cli::print(stderr, "xsr verify: %s: %s\n", in.name.c_str(), e.message().c_str());
     return cli::exit_status(e);

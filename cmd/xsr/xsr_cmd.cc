@@ -11,11 +11,16 @@ int print_help(const po::options_description& desc) {
 }
 
 void open_image(OpenedImage& o, const std::string& spec, const std::string& name, xsr::IoMode io,
-                const char* cmd, bool verbose) {
+                const char* cmd, bool verbose, const std::function<void(const xsr::Error&)>& on_fail) {
   o.src = xsr::open_input(spec, io);
-  if (!o.src.source) cli::die(cli::kFailed, std::string(cmd) + ": cannot open " + o.src.error.detail);
-  if (xsr::Error e = o.img.open(*o.src.source))
+  if (!o.src.source) {
+    if (on_fail) on_fail(o.src.error);
+    cli::die(cli::kFailed, std::string(cmd) + ": cannot open " + o.src.error.detail);
+  }
+  if (xsr::Error e = o.img.open(*o.src.source)) {
+    if (on_fail) on_fail(e);
     cli::die(cli::kFailed, std::string(cmd) + ": " + name + ": " + e.detail);
+  }
   if (!verbose) return;
   std::fprintf(stderr, "xsr %s: reading %s through %s\n", cmd, name.c_str(),
                std::string(o.src.source->kind()).c_str());

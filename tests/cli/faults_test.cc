@@ -65,13 +65,6 @@ std::vector<std::string> listing(const std::string& dir) {
   return v;
 }
 
-void write_file(const std::string& path, const std::vector<std::byte>& data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
-  ::close(fd);
-}
-
 // A 1 MiB tmpfs, mounted for the test's lifetime (root only).
 class SmallDisk : public ::testing::Test {
  protected:
