@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "xsr/records.h"
+#include "xsr/report_json.h"
 
 namespace xsr::cli {
 
@@ -42,35 +43,27 @@ Json type_counts(Layer layer, const Counts& counts) {
   return j;
 }
 
-Json error_json(const Error& err) {
-  if (!err) return nullptr;
-  Json e;
-  e["code"] = errc_name(err.code);
-  e["offset"] = err.offset;
-  if (err.record != kNoRecord) {
-    e["record"] = err.record;
-    e["layer"] = err.layer == Layer::libxc ? "libxc" : "libxl";
-    e["type"] = record_name(err.layer, err.type);
-  }
-  e["message"] = err.message();
-  return e;
-}
-
 }  // namespace
 
-Json verify_json(const std::string& input, const Error& err, const StreamStats& st, double seconds) {
+Json verify_json(const std::string& input, const Error& err, const StreamStats& st, double seconds,
+                 const std::optional<Compression>& compression) {
   Json j;
+  j["schema"] = "xsr-verify/1";
   j["input"] = input;
   j["verdict"] = err ? "invalid" : "valid";
   j["error"] = error_json(err);
-  j["container"] = st.container;
-  j["libxc_version"] = st.libxc_version;
+  j["container"] = st.container.empty() ? Json(nullptr) : Json(st.container);
+  j["libxc_version"] = st.libxc_version ? Json(st.libxc_version) : Json(nullptr);
   j["guest_type"] = st.domain_type == libxc::kX86Pv    ? "pv"
                     : st.domain_type == libxc::kX86Hvm ? "hvm"
                                                        : "unknown";
-  j["xen_version"] = std::to_string(st.xen_major) + "." + std::to_string(st.xen_minor);
+  // Xen 0.0 is what a converted legacy stream says: no version known.
+  j["xen_version"] =
+      st.xen_major ? Json(std::to_string(st.xen_major) + "." + std::to_string(st.xen_minor)) : Json(nullptr);
   j["legacy_converted"] = st.legacy_converted;
   j["bytes"] = st.bytes;
+  j["bytes_read"] = st.bytes_read;
+  j["compression"] = compression_json(compression);
   j["records"] = st.records;
   j["pages"] = st.pages;
   j["checkpoints"] = st.checkpoints;

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
+#include "xsr/compress.h"
 #include "xsr/verify.h"
 
 namespace xsr::cli {
@@ -30,8 +32,10 @@ double rounded(double x, int places);
 // (the message, or null when `error` is empty).
 Json verdict_json(const std::string& error);
 
-// `xsr verify --json`: the verdict and counts of one verification
-// (README: verdict, error, container, ..., pfns_by_type).
-Json verify_json(const std::string& input, const Error& err, const StreamStats& st, double seconds);
+// `xsr verify --json`: the verdict and counts of one verification, and the
+// input's compression when it had one (docs/verify-json.md, schema
+// "xsr-verify/1").
+Json verify_json(const std::string& input, const Error& err, const StreamStats& st, double seconds,
+                 const std::optional<Compression>& compression = std::nullopt);
 
 }  // namespace xsr::cli

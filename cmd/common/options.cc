@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <optional>
 
+#include "common/progress.h"
+
 namespace xsr::cli {
 
 po::variables_map parse(int argc, char** argv, const po::options_description& desc,
@@ -117,7 +119,7 @@ bool write_stats_json(const RunStats* stats, const po::variables_map& vm, const 
   if (!stats || !vm.count("stats-json")) return true;
   std::string err;
   if (stats->write_json(vm["stats-json"].as<std::string>(), extra, &err)) return true;
-  if (!quiet) std::fprintf(stderr, "xsr %s: --stats-json: %s\n", cmd, err.c_str());
+  if (!quiet) print(stderr, "xsr %s: --stats-json: %s\n", cmd, err.c_str());
   return false;
 }
 

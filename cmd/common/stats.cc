@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/output.h"
+#include "common/progress.h"
 #include "xsr/sys.h"
 #include "xsr/units.h"
 
@@ -89,9 +90,7 @@ void RunStats::run() {
     if (++ticks_ % keep_every_ == 0) add_sample(t, b);
     if (lines_) {
       const double now_rate = t > last_t ? static_cast<double>(b - last_bytes) / kMiB / (t - last_t) : 0;
-      const std::string l = line(t, b, now_rate);
-      std::fputs(l.c_str(), stderr);
-      std::fflush(stderr);
+      print(stderr, "%s", line(t, b, now_rate).c_str());
     }
     last_t = t;
     last_bytes = b;
@@ -159,9 +158,7 @@ void RunStats::stop() {
     add_sample(elapsed(), bytes_.load(std::memory_order_relaxed));
   }
   if (lines_) {
-    const std::string l = final_line();
-    std::fputs(l.c_str(), stderr);
-    std::fflush(stderr);
+    print(stderr, "%s", final_line().c_str());
   }
 }
 
@@ -170,6 +167,7 @@ std::string RunStats::json(const Json& extra) const {
   const std::uint64_t bytes = bytes_.load(std::memory_order_relaxed);
   const Cpu cpu = stopped_ ? end_cpu_ : cpu_now();
   Json doc;
+  doc["schema"] = "xsr-stats/1";
   doc["tool"] = tool_;
   doc["bytes"] = bytes;
   doc["records"] = records_.load(std::memory_order_relaxed);

@@ -38,7 +38,8 @@ class RunStats final : public RunCounters {
   // The final sample (t at stop, bytes) is always recorded. Idempotent.
   void stop();
 
-  // The run as one compact JSON line: {"tool", "bytes", "records", "pages",
+  // The run as one compact JSON line (docs/stats-json.md): {"schema":
+  // "xsr-stats/1", "tool", "bytes", "records", "pages",
   // "seconds", "mib_per_s", "cpu_seconds", "cpu_s_per_gib", "max_rss_kib",
   // "interval_s", "samples": [{"t", "bytes"}, ...]}, then the members of
   // `extra` ({"ok": true, ...}). interval_s is the spacing of the periodic

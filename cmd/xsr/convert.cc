@@ -88,17 +88,14 @@ xsr::ConvertOptions conversion_options(const po::variables_map& vm, const xsr::L
 // reference's lines on stdout.
 void say_plan(xsr::ConvertOptions& opt, const xsr::LegacyGuess& g, const xsr::OpenResult& src,
               const std::string& in_name) {
-  std::fprintf(stderr, "xsr convert: %s: %s%s-bit toolstack, %s guest -> %s v%u stream\n", in_name.c_str(),
-               g.xl ? "xl header, " : (g.libvirt ? "libvirt header, " : ""),
-               std::to_string(opt.width).c_str(), opt.guest == xsr::GuestType::pv ? "PV" : "HVM",
-               opt.libxl ? "libxl" : "libxc", opt.stream_version);
-  std::fprintf(stderr, "xsr convert: reading %s through %s\n", in_name.c_str(),
-               std::string(src.source->kind()).c_str());
-  if (!src.note.empty()) std::fprintf(stderr, "xsr convert: %s\n", src.note.c_str());
-  opt.info = [](const std::string& l) {
-    std::fputs(l.c_str(), stdout);
-    std::fputc('\n', stdout);
-  };
+  cli::print(stderr, "xsr convert: %s: %s%s-bit toolstack, %s guest -> %s v%u stream\n", in_name.c_str(),
+             g.xl ? "xl header, " : (g.libvirt ? "libvirt header, " : ""), std::to_string(opt.width).c_str(),
+             opt.guest == xsr::GuestType::pv ? "PV" : "HVM", opt.libxl ? "libxl" : "libxc",
+             opt.stream_version);
+  cli::print(stderr, "xsr convert: reading %s through %s\n", in_name.c_str(),
+             std::string(src.source->kind()).c_str());
+  if (!src.note.empty()) cli::print(stderr, "xsr convert: %s\n", src.note.c_str());
+  opt.info = [](const std::string& l) { cli::print_line(stdout, l); };
 }
 
 // What the converter wrote and, with --verify, what the verifier made of it.
@@ -214,20 +211,20 @@ int cmd_convert(int argc, char** argv) {
   Outcome o = outcome(c, zerr, *src.source, in_name, check, override_hint(g, opt));
   if (o.status) out.abort();
   else if (!out.commit(&err)) o = {cli::kFailed, err};
-  if (o.status && !quiet) std::fprintf(stderr, "xsr convert: %s\n", o.why.c_str());
+  if (o.status && !quiet) cli::print(stderr, "xsr convert: %s\n", o.why.c_str());
   // The output is in place even when the summary cannot be written.
   cli::Json extra = cli::verdict_json(o.why);
   extra["out_bytes"] = c.r.out_bytes;
   if (!cli::write_stats_json(stats.get(), vm, "convert", extra) && !o.status) o.status = cli::kFailed;
   if (o.status) return o.status;
   if (verbose)
-    std::fprintf(stderr, "xsr convert: page data moved by %s\n",
-                 c.r.paths.empty() ? "nothing" : c.r.paths.c_str());
+    cli::print(stderr, "xsr convert: page data moved by %s\n",
+               c.r.paths.empty() ? "nothing" : c.r.paths.c_str());
   if (!quiet)
-    std::fprintf(stderr, "xsr convert: %s -> %s: %s, %llu records, %llu pages%s\n", in_name.c_str(),
-                 out.name().c_str(), xsr::format_bytes(c.r.out_bytes).c_str(),
-                 static_cast<unsigned long long>(c.r.records), static_cast<unsigned long long>(c.r.pages),
-                 check ? ", verified" : "");
+    cli::print(stderr, "xsr convert: %s -> %s: %s, %llu records, %llu pages%s\n", in_name.c_str(),
+               out.name().c_str(), xsr::format_bytes(c.r.out_bytes).c_str(),
+               static_cast<unsigned long long>(c.r.records), static_cast<unsigned long long>(c.r.pages),
+               check ? ", verified" : "");
   return cli::kOk;
 }
 

@@ -90,13 +90,13 @@ int print_page(OpenedImage& o, std::uint64_t pfn, const std::string& name, bool 
   const bool found = xsr::extract_page(o.img.stream(), pfn, page, r);
   r.error = o.img.finish(r.error);
   if (r.error) {
-    if (!quiet) std::fprintf(stderr, "xsr extract: %s: %s\n", name.c_str(), r.error.message().c_str());
+    if (!quiet) cli::print(stderr, "xsr extract: %s: %s\n", name.c_str(), r.error.message().c_str());
     return cli::exit_status(r.error);
   }
   if (!found) {
     if (!quiet)
-      std::fprintf(stderr, "xsr extract: %s: pfn 0x%" PRIx64 " has no page body in the image\n", name.c_str(),
-                   pfn);
+      cli::print(stderr, "xsr extract: %s: pfn 0x%" PRIx64 " has no page body in the image\n", name.c_str(),
+                 pfn);
     return cli::kFailed;
   }
   if (!quiet) std::fputs(xsr::hexdump_page(pfn, page).c_str(), stdout);
@@ -107,11 +107,11 @@ int print_page(OpenedImage& o, std::uint64_t pfn, const std::string& name, bool 
 
 // The summary line of a written RAW or ELF core.
 void print_summary(const std::string& name, const cli::Output& out, const xsr::ExtractResult& r, bool elf) {
-  std::fprintf(stderr, "xsr extract: %s -> %s: %s (%s) from %s, %s%s\n", name.c_str(), out.name().c_str(),
-               xsr::counted(r.pfns, "pfn").c_str(), xsr::format_bytes(r.pfns * 4096).c_str(),
-               xsr::counted(r.bodies, "page body", "page bodies").c_str(),
-               elf ? (xsr::counted(r.segments, "PT_LOAD segment") + ", ").c_str() : "",
-               ("file size " + xsr::format_bytes(r.out_bytes)).c_str());
+  cli::print(stderr, "xsr extract: %s -> %s: %s (%s) from %s, %s%s\n", name.c_str(), out.name().c_str(),
+             xsr::counted(r.pfns, "pfn").c_str(), xsr::format_bytes(r.pfns * 4096).c_str(),
+             xsr::counted(r.bodies, "page body", "page bodies").c_str(),
+             elf ? (xsr::counted(r.segments, "PT_LOAD segment") + ", ").c_str() : "",
+             ("file size " + xsr::format_bytes(r.out_bytes)).c_str());
 }
 
 }  // namespace
@@ -146,17 +146,16 @@ int cmd_extract(int argc, char** argv) {
   r.error = o.img.finish(r.error);
   if (r.error) {
     out.abort();
-    if (!quiet) std::fprintf(stderr, "xsr extract: %s: %s\n", name.c_str(), r.error.message().c_str());
+    if (!quiet) cli::print(stderr, "xsr extract: %s: %s\n", name.c_str(), r.error.message().c_str());
     return cli::exit_status(r.error);
   }
   o.src.source->finish();
   if (!out.commit(&err)) {
-    if (!quiet) std::fprintf(stderr, "xsr extract: %s\n", err.c_str());
+    if (!quiet) cli::print(stderr, "xsr extract: %s\n", err.c_str());
     return cli::kFailed;
   }
   if (verbose)
-    std::fprintf(stderr, "xsr extract: page data moved by %s\n",
-                 r.paths.empty() ? "nothing" : r.paths.c_str());
+    cli::print(stderr, "xsr extract: page data moved by %s\n", r.paths.empty() ? "nothing" : r.paths.c_str());
   if (!quiet) print_summary(name, out, r, req.opt.elf);
   return cli::kOk;
 }

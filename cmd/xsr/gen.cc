@@ -10,6 +10,7 @@
 
 #include "common/json.h"
 #include "common/output.h"
+#include "common/progress.h"
 #include "xsr/compress.h"
 #include "xsr/gen.h"
 #include "xsr/net.h"
@@ -48,6 +49,7 @@ po::options_description gen_options() {
       ("compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")
       ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")
       ("force", po::bool_switch(), "write to a terminal anyway")
+      ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
       ("connect", po::value<std::string>(), "ADDR: send the stream over a connection to ADDR instead of -o")
       ("rate", po::value<std::string>(), "RATE: at most RATE bytes per second (64K, 16M, 1G, ...)");
   // clang-format on
@@ -162,18 +164,21 @@ int cmd_gen(int argc, char** argv) {
   cli::ignore_sigpipe();  // a reader that left is an error line (EPIPE), not a silent death
   xsr::CompressedOutput zout;
   const int fd = compressed_output(zout, out.fd(), req.codec, vm["level"].as<int>(), "gen", false);
+  // A bar on stderr for a large stream, its size known (--size is close);
   // --stats: bytes as written; records and pages as generated.
+  cli::Progress bar(static_cast<std::int64_t>(req.g.size), !vm["no-progress"].as<bool>());
   std::uint64_t counted_records = 0, counted_pages = 0;
-  if (stats) {
+  if (stats || bar.enabled())
     req.g.progress = [&, s = stats.get()](std::uint64_t bytes, std::uint64_t records, std::uint64_t pages) {
+      bar.update(bytes);
+      if (!s) return;
       s->set_bytes(bytes);
       s->add_records(records - counted_records);
       s->add_pages(pages - counted_pages);
       counted_records = records;
       counted_pages = pages;
     };
-    stats->start();
-  }
+  if (stats) stats->start();
   xsr::GenResult r = xsr::generate(fd, req.g);
   // A failed compression stops generate() with EPIPE; zout says the real cause.
   if (req.codec != xsr::Codec::none)
@@ -189,9 +194,9 @@ int cmd_gen(int argc, char** argv) {
       return cli::kFailed;
   }
   if (!error.empty()) cli::die(cli::kOutput, "gen: " + error);
-  std::fprintf(stderr, "xsr gen: %llu bytes, %llu records, %llu pages (pfns 0-%llu)\n",
-               static_cast<unsigned long long>(r.bytes), static_cast<unsigned long long>(r.records),
-               static_cast<unsigned long long>(r.pages), static_cast<unsigned long long>(r.pfn_range - 1));
+  cli::print(stderr, "xsr gen: %llu bytes, %llu records, %llu pages (pfns 0-%llu)\n",
+             static_cast<unsigned long long>(r.bytes), static_cast<unsigned long long>(r.records),
+             static_cast<unsigned long long>(r.pages), static_cast<unsigned long long>(r.pfn_range - 1));
   return cli::kOk;
 }
 

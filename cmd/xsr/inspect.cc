@@ -87,8 +87,17 @@ int cmd_inspect(int argc, char** argv) {
              config = vm["config"].as<bool>();
   cli::ignore_sigpipe();
   OpenedImage o;
+  // --json prints a document whatever the input: one that cannot be opened
+  // or read as an image is invalid, its error said, its counts empty.
+  const auto on_fail = [&](const xsr::Error& e) {
+    if (!json) return;
+    xsr::InspectReport failed;
+    failed.error = e;
+    if (records) std::fputs("{\n  \"record_list\": [", stdout);
+    print_report(name, failed, json, records, config);
+  };
   open_image(o, spec, name, cli::io_mode("inspect", vm["io"].as<std::string>()), "inspect",
-             vm["verbose"].as<bool>());
+             vm["verbose"].as<bool>(), on_fail);
 
   xsr::InspectOptions opt;
   bool first = true;
@@ -111,9 +120,10 @@ int cmd_inspect(int argc, char** argv) {
     rep.config = o.img.legacy_config();
   }
   o.src.source->finish();
+  rep.compression = xsr::compression_of(*o.src.source);
   print_report(name, rep, json, records, config);
   if (rep.error) {
-    std::fprintf(stderr, "xsr inspect: %s: %s\n", name.c_str(), rep.error.message().c_str());
+    cli::print(stderr, "xsr inspect: %s: %s\n", name.c_str(), rep.error.message().c_str());
     return cli::exit_status(rep.error);
   }
   return cli::kOk;

@@ -104,7 +104,7 @@ bool accept_input(const po::variables_map& vm, bool verbose, bool quiet, Input& 
   std::string err, bound;
   const int lfd = listen_announced(addr, "verify", verbose, &err, &bound);
   if (lfd < 0) {
-    if (!quiet) std::fprintf(stderr, "xsr verify: cannot listen on %s\n", err.c_str());
+    if (!quiet) cli::print(stderr, "xsr verify: cannot listen on %s\n", err.c_str());
     return false;
   }
   const auto c = xsr::net::accept_one(lfd, timeout_ms);
@@ -113,10 +113,10 @@ bool accept_input(const po::variables_map& vm, bool verbose, bool quiet, Input& 
   ::close(lfd);
   xsr::net::unlink_unix(addr);
   if (in.conn < 0) {
-    if (!quiet) std::fprintf(stderr, "xsr verify: %s\n", err.c_str());
+    if (!quiet) cli::print(stderr, "xsr verify: %s\n", err.c_str());
     return false;
   }
-  if (verbose) std::fprintf(stderr, "xsr verify: connection on %s\n", bound.c_str());
+  if (verbose) cli::print(stderr, "xsr verify: connection on %s\n", bound.c_str());
   in.spec = std::to_string(in.conn);
   in.name = bound;
   return true;
@@ -128,10 +128,10 @@ void print_valid(const std::string& name, const xsr::StreamStats& st) {
       st.legacy_converted ? ", legacy converted"
                           : " from Xen " + std::to_string(st.xen_major) + "." + std::to_string(st.xen_minor);
   const std::string checkpoints = st.checkpoints ? ", " + xsr::counted(st.checkpoints, "checkpoint") : "";
-  std::printf("%s: valid %s stream (libxc v%u, %s%s), %s, %s, %s%s\n", name.c_str(), st.container.c_str(),
-              st.libxc_version, st.domain_type == 1 ? "x86 PV" : "x86 HVM", from.c_str(),
-              xsr::format_bytes(st.bytes).c_str(), xsr::counted(st.records, "record").c_str(),
-              xsr::counted(st.pages, "page").c_str(), checkpoints.c_str());
+  cli::print(stdout, "%s: valid %s stream (libxc v%u, %s%s), %s, %s, %s%s\n", name.c_str(),
+             st.container.c_str(), st.libxc_version, st.domain_type == 1 ? "x86 PV" : "x86 HVM", from.c_str(),
+             xsr::format_bytes(st.bytes).c_str(), xsr::counted(st.records, "record").c_str(),
+             xsr::counted(st.pages, "page").c_str(), checkpoints.c_str());
 }
 
 // A failed read (damaged compressed data above all) outranks what the
@@ -146,13 +146,9 @@ xsr::Error read_error_first(xsr::Error e, xsr::Source& src) {
 // Hooks the verifier calls: -v lines, notes, the progress bar, --stats.
 void wire_callbacks(xsr::VerifyOptions& opt, bool verbose, bool json, bool quiet, cli::Progress& bar,
                     cli::RunStats* stats) {
-  if (verbose && !json)
-    opt.info = [](const std::string& l) {
-      std::fputs(l.c_str(), stdout);
-      std::fputc('\n', stdout);
-    };
+  if (verbose && !json) opt.info = [](const std::string& l) { cli::print_line(stdout, l); };
   if (!quiet)
-    opt.note = [](const std::string& l) { std::fprintf(stderr, "xsr verify: note: %s\n", l.c_str()); };
+    opt.note = [](const std::string& l) { cli::print(stderr, "xsr verify: note: %s\n", l.c_str()); };
   opt.progress = [&bar, stats](std::uint64_t done) {
     bar.update(done);
     if (stats) stats->set_bytes(done);
@@ -183,9 +179,9 @@ int cmd_verify(int argc, char** argv) {
   xsr::OpenResult src = xsr::open_input(in.spec, mode);
   if (!src.source) cannot_open("verify", src.error);
   if (verbose) {
-    std::fprintf(stderr, "xsr verify: reading %s through %s\n", in.name.c_str(),
-                 std::string(src.source->kind()).c_str());
-    if (!src.note.empty()) std::fprintf(stderr, "xsr verify: %s\n", src.note.c_str());
+    cli::print(stderr, "xsr verify: reading %s through %s\n", in.name.c_str(),
+               std::string(src.source->kind()).c_str());
+    if (!src.note.empty()) cli::print(stderr, "xsr verify: %s\n", src.note.c_str());
   }
   // A bar only for large inputs on a terminal: small ones finish first.
   cli::Progress bar(src.source->remaining(), !quiet && !vm["no-progress"].as<bool>());
@@ -213,17 +209,20 @@ int cmd_verify(int argc, char** argv) {
     stats_ok =
         cli::write_stats_json(stats.get(), vm, "verify", cli::verdict_json(e ? e.message() : std::string()));
   }
-  if (json) std::fputs(cli::dump(cli::verify_json(in.name, e, st, secs), 2).c_str(), stdout);
+  if (json)
+    cli::print(
+        stdout, "%s",
+        cli::dump(cli::verify_json(in.name, e, st, secs, xsr::compression_of(*src.source)), 2).c_str());
   if (e) {
-    if (!quiet) std::fprintf(stderr, "xsr verify: %s: %s\n", in.name.c_str(), e.message().c_str());
+    if (!quiet) cli::print(stderr, "xsr verify: %s: %s\n", in.name.c_str(), e.message().c_str());
     return cli::exit_status(e);
   }
   if (!stats_ok) return cli::kFailed;
   if (!quiet && !json) print_valid(in.name, st);
   // Bytes after END in a file: Xen's restore stops at END and never reads them.
   if (const std::int64_t after = src.source->remaining(); after > 0 && !quiet)
-    std::fprintf(stderr, "xsr verify: note: %s: %lld bytes after the stream's END (not part of the image)\n",
-                 in.name.c_str(), static_cast<long long>(after));
+    cli::print(stderr, "xsr verify: note: %s: %lld bytes after the stream's END (not part of the image)\n",
+               in.name.c_str(), static_cast<long long>(after));
   return cli::kOk;
 }
 

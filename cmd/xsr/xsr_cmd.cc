@@ -16,11 +16,16 @@ void cannot_open(const char* cmd, const xsr::Error& e) {
 }
 
 void open_image(OpenedImage& o, const std::string& spec, const std::string& name, xsr::IoMode io,
-                const char* cmd, bool verbose) {
+                const char* cmd, bool verbose, const std::function<void(const xsr::Error&)>& on_fail) {
   o.src = xsr::open_input(spec, io);
-  if (!o.src.source) cannot_open(cmd, o.src.error);
-  if (xsr::Error e = o.img.open(*o.src.source))
+  if (!o.src.source) {
+    if (on_fail) on_fail(o.src.error);
+    cannot_open(cmd, o.src.error);
+  }
+  if (xsr::Error e = o.img.open(*o.src.source)) {
+    if (on_fail) on_fail(e);
     cli::die(cli::kFailed, std::string(cmd) + ": " + name + ": " + e.message());
+  }
   if (!verbose) return;
   std::fprintf(stderr, "xsr %s: reading %s through %s\n", cmd, name.c_str(),
                std::string(o.src.source->kind()).c_str());

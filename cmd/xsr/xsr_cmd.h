@@ -3,6 +3,7 @@
 // extract. Wiring only; the work is in lib/.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "common/exit.h"
@@ -47,10 +48,12 @@ struct OpenedImage {
 xsr::Error stream_or_error(xsr::Source& src, const std::string& advice);
 
 // Opens IMAGE (`spec`, named `name` in messages) through the --io path
-// `io`; failing that, "xsr CMD: ..." and status 1. `verbose`: says on
-// stderr how it is read.
+// `io`; failing that, "xsr CMD: ..." and status 1, after `on_fail` (when
+// given) was called with the error (inspect --json prints its document).
+// `verbose`: says on stderr how it is read.
 void open_image(OpenedImage& o, const std::string& spec, const std::string& name, xsr::IoMode io,
-                const char* cmd, bool verbose);
+                const char* cmd, bool verbose,
+                const std::function<void(const xsr::Error&)>& on_fail = nullptr);
 
 // Where a writer of the output writes: `fd` itself, or with a `codec` the
 // pipe into zout's compressing thread, started here (failing that, "xsr:

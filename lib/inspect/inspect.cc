@@ -8,6 +8,7 @@
 
 #include "xsr/format.h"
 #include "xsr/records.h"
+#include "xsr/report_json.h"
 
 namespace xsr {
 namespace {
@@ -63,12 +64,11 @@ class Collector final : public StreamObserver {
 
   void pfns(std::span<const std::byte> chunk) override {
     const std::size_t n = chunk.size() / 8;
-    rep_.entries += n;
     batch_entries_ += n;
     for (std::size_t i = 0; i < n;) {
       const u64 e = load<u64>(chunk.data() + 8 * i);
       if (!PfnEntry{e}.has_data()) {
-        ++rep_.no_data;
+        ++batch_no_data_;
         ++i;
         continue;
       }
@@ -87,7 +87,10 @@ class Collector final : public StreamObserver {
     if (layer == Layer::libxc) libxc_record(type, len, body);
     else libxl_record(type, len, body);
     if (opt_.record_line) record_line(layer, type, off, len);
-    batch_entries_ = batch_pages_ = 0;
+    // Entries count once their record passed (the pfn sets cannot wait).
+    rep_.entries += batch_entries_;
+    rep_.no_data += batch_no_data_;
+    batch_entries_ = batch_pages_ = batch_no_data_ = 0;
   }
 
  private:
@@ -191,7 +194,7 @@ class Collector final : public StreamObserver {
 
   const InspectOptions& opt_;
   InspectReport& rep_;
-  u64 batch_entries_ = 0, batch_pages_ = 0;
+  u64 batch_entries_ = 0, batch_pages_ = 0, batch_no_data_ = 0;  // of the PAGE_DATA being read
   // A page body for a pfn that had one already.
   std::function<void(u64)> on_resent_ = [this](u64 pfn) {
     ++rep_.resends;
@@ -293,6 +296,9 @@ std::string inspect_text(const std::string& image, const InspectReport& rep, boo
   auto line = [&](const char* key, const std::string& v) { o += strprintf("%-13s%s\n", key, v.c_str()); };
   line("image", image + " (" + human(st.bytes) + (rep.error ? ", INVALID" : "") + ")");
   line("container", layers(rep));
+  if (rep.compression)
+    line("compression", std::string(codec_name(rep.compression->codec)) + ", " +
+                            human(rep.compression->compressed_bytes) + " compressed");
   if (!rep.config_kind.empty())
     line("config", rep.config_kind + " domain config, " + num(rep.config_bytes) + " bytes" +
                        (with_config ? "" : " (--config prints it)"));
@@ -394,24 +400,11 @@ Json pages_json(const InspectReport& rep) {
   return p;
 }
 
-Json error_json(const Error& err) {
-  if (!err) return nullptr;
-  Json e;
-  e["code"] = errc_name(err.code);
-  e["offset"] = err.offset;
-  if (err.record != kNoRecord) {
-    e["record"] = err.record;
-    e["type"] = record_name(err.layer, err.type);
-  }
-  e["message"] = err.message();
-  return e;
-}
-
 Json container_json(const InspectReport& rep) {
   Json c;
-  c["layers"] = rep.stats.container;
+  c["layers"] = rep.stats.container.empty() ? Json(nullptr) : Json(rep.stats.container);
   c["legacy"] = rep.legacy;
-  if (rep.legacy) c["legacy_toolstack_width"] = rep.legacy_width;
+  c["legacy_toolstack_width"] = rep.legacy ? Json(rep.legacy_width) : Json(nullptr);
   c["config_kind"] = rep.config_kind.empty() ? Json(nullptr) : Json(rep.config_kind);
   c["config_bytes"] = rep.config_bytes;
   return c;
@@ -470,9 +463,10 @@ nlohmann::ordered_json inspect_json(const std::string& image, const InspectRepor
   o["valid"] = !rep.error;
   o["error"] = error_json(rep.error);
   o["container"] = container_json(rep);
-  o["stream_version"] = st.libxc_version;
+  o["stream_version"] = or_null(st.libxc_version);
   o["guest"] = guest_json(rep);
   o["bytes"] = st.bytes;
+  o["compression"] = compression_json(rep.compression);
   o["records"] = records_json(st);
   o["pages"] = pages_json(rep);
   cpu_json(rep, o);
@@ -485,7 +479,7 @@ nlohmann::ordered_json inspect_json(const std::string& image, const InspectRepor
   for (const auto& e : rep.emulators)
     em.push_back({{"record", e.record}, {"emulator", e.emulator}, {"index", e.index}, {"bytes", e.bytes}});
   o["emulators"] = std::move(em);
-  if (with_config) o["config"] = rep.config;
+  o["config"] = with_config ? Json(rep.config) : Json(nullptr);
   return o;
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/iostreams/filter/bzip2.hpp>
 #include <boost/iostreams/filter/gzip.hpp>
 #include <boost/iostreams/filter/lzma.hpp>
@@ -174,7 +175,7 @@ std::string zstd_text(const io::zstd_error& e) {
 struct Inflater {
   std::unique_ptr<Source> raw;  // the compressed input (read only by the worker)
   Codec codec;
-  u64 raw_bytes = 0;  // compressed bytes handed to the filter
+  std::atomic<u64> raw_bytes{0};  // compressed bytes handed to the filter (read by compression_of)
   bool raw_end = false;
   ZstdFrames frames;
 
@@ -313,6 +314,7 @@ class DecompressingSource final : public Source {
   std::string error_text() const override {
     return worker_.running() || !worker_.error() ? pipe_->error_text() : worker_.error().detail;
   }
+  Compression compression() const { return {st_->codec, st_->raw_bytes.load(std::memory_order_relaxed)}; }
 
  private:
   std::uint64_t short_is_settled(std::uint64_t n, std::uint64_t got) {
@@ -344,6 +346,11 @@ Codec sniff_codec(Source& src) {
     return Codec::xz;
   if (at(0) == 'B' && at(1) == 'Z' && at(2) == 'h' && at(3) >= '1' && at(3) <= '9') return Codec::bzip2;
   return Codec::none;
+}
+
+std::optional<Compression> compression_of(const Source& src) {
+  if (const auto* d = dynamic_cast<const DecompressingSource*>(&src)) return d->compression();
+  return std::nullopt;
 }
 
 OpenResult decompress_source(std::unique_ptr<Source> raw, Codec codec, IoMode mode) {

@@ -33,9 +33,10 @@ class Verifier final : public WalkConsumer {
 
   Error run() {
     Error e = opt_.format == Format::autodetect ? walker_.walk() : walker_.walk(container_of(opt_.format));
-    // A stream whose xl or libvirt header failed has counted no bytes (as
-    // the verifier always did: its count started with the inner stream).
-    if (laid_out_) st_.bytes = pos();
+    // The counts describe what passed: bytes up to the end of the last
+    // header or record accepted (the whole stream when it is valid).
+    st_.bytes = good_;
+    st_.bytes_read = pos();
     return e;
   }
 
@@ -120,14 +121,15 @@ class Verifier final : public WalkConsumer {
   LibxcState libxc_;
   bool libxc_seen_ = false;
   u64 image_header_off_ = 0;
-  bool laid_out_ = false;  // the walker reached the inner stream
+  u64 good_ = 0;  // end of the last header or record that passed
   // The PAGE_DATA record being read. The reference reads the whole record
   // before judging it, so a truncated record is reported as truncated
   // whatever else is wrong with it: the first rule broken is remembered
   // (deferred_) and reported once the bytes are there.
   Error deferred_;
-  u64 pd_index_ = 0;  // entries checked so far
-  u64 pd_pages_ = 0;  // entries with a page body
+  u64 pd_index_ = 0;                  // entries checked so far
+  u64 pd_pages_ = 0;                  // entries with a page body
+  std::array<u64, 16> pd_by_type_{};  // its entries by page type
   bool pv_limit_ = false;
 };
 
@@ -135,7 +137,6 @@ class Verifier final : public WalkConsumer {
 
 // "libxc", "libxl", "xl+libxl", "xl+libxc", "libvirt+libxl".
 void Verifier::layout(Container outer, Container inner) {
-  laid_out_ = true;
   if (outer != inner) st_.container = container_name(outer);
   if (!st_.container.empty()) st_.container += '+';
   st_.container += container_name(inner);
@@ -159,6 +160,7 @@ Error Verifier::header(const HeaderEvent& ev) {
 }
 
 Error Verifier::header_end(const HeaderEvent& ev) {
+  good_ = ev.offset + ev.length;
   switch (ev.kind) {
     case HeaderKind::libxc_image:
       // Told with the domain header, once both are checked.
@@ -339,6 +341,7 @@ bool Verifier::page_data(const RecordEvent& ev, const PageDataReader& pd) {
   if (deferred_) [[unlikely]]
     deferred_ = {};
   pd_index_ = pd_pages_ = 0;
+  pd_by_type_ = {};
   pv_limit_ = opt_.strict && libxc_.pv();
   if (ph.reserved != 0) {
     deferred_ = fail(Errc::bad_record, ev.offset,
@@ -362,7 +365,7 @@ void Verifier::pfns(const RecordEvent& ev, Bytes chunk) {
   const std::size_t n = chunk.size() / 8;
   const bool pv_limit = pv_limit_;
   const u64 max_pfn = libxc_.max_pfn;
-  auto& by_type = st_.pfns_by_type;
+  auto& by_type = pd_by_type_;
   u64 bad_bits = 0, pages = 0;
   for (std::size_t i = 0; i < n; ++i) {
     const PfnEntry e = PfnEntry::at(chunk, i);
@@ -423,11 +426,13 @@ Error Verifier::page_data_end(const RecordEvent& ev, bool padding_ok) {
   ++libxc_.squashed;
   if (!padding_ok) return padding_error(ev);
   if (deferred_) return deferred_;
-  st_.pages += pd_pages_;
   if (opt_.strict) {
     const Body none{nullptr, ev.length, 0};
     if (Error e = rules::strict_page_data(ctx(ev, none))) return e;
   }
+  // Pages and entries count once their record passed.
+  st_.pages += pd_pages_;
+  for (std::size_t t = 0; t < pd_by_type_.size(); ++t) st_.pfns_by_type[t] += pd_by_type_[t];
   accept(ev, {});
   return {};
 }
@@ -439,6 +444,7 @@ void Verifier::record_end(const RecordEvent& ev, u64 size) {
   if (!tc) tc = &st_.optional[ev.type];
   ++tc->records;
   tc->bytes += size;
+  good_ = ev.offset + size;
   ++st_.records;
   if (ev.layer == Layer::libxc && ev.type == libxc::CHECKPOINT) ++st_.checkpoints;
   tick();

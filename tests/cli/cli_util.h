@@ -175,4 +175,21 @@ inline std::string slurp(const std::string& path) {
 
 inline int lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
 
+// A test with a fresh directory of its own (/tmp/xsr-NAME-XXXXXX),
+// removed with what it holds when the test ends.
+class TempDirTest : public ::testing::Test {
+ protected:
+  explicit TempDirTest(std::string name) : name_(std::move(name)) {}
+  void SetUp() override {
+    std::string d = "/tmp/xsr-" + name_ + "-XXXXXX";
+    ASSERT_NE(::mkdtemp(d.data()), nullptr);
+    dir_ = d;
+  }
+  void TearDown() override {
+    if (!dir_.empty()) (void)!std::system(("rm -rf '" + dir_ + "'").c_str());
+  }
+  std::string path(const std::string& f) const { return dir_ + "/" + f; }
+  std::string name_, dir_;
+};
+
 }  // namespace xsr::test

@@ -199,9 +199,14 @@ TEST_F(ImageCli, CompressedImagesInspectAndExtractLikeTheirPlainBytes) {
   Result packed = run({xsr_bin(), "inspect", "-v", "--json", z});
   ASSERT_EQ(packed.exit, 0) << packed.err;
   EXPECT_NE(packed.err.find("compressed input (zstd)"), std::string::npos) << packed.err;
-  // Everything but the image's name is the same.
-  EXPECT_EQ(python("del d['image']\nprint(json.dumps(d, sort_keys=True))\n", plain.out),
-            python("del d['image']\nprint(json.dumps(d, sort_keys=True))\n", packed.out));
+  // Everything but the image's name and its compression is the same.
+  EXPECT_EQ(python("print(d['compression'])\n", plain.out), "None\n");
+  EXPECT_EQ(python("print(d['compression'])\n", packed.out),
+            "{'codec': 'zstd', 'compressed_bytes': " + std::to_string(read_file(z).size()) + "}\n");
+  EXPECT_EQ(python("del d['image'], d['compression']\nprint(json.dumps(d, sort_keys=True))\n", plain.out),
+            python("del d['image'], d['compression']\nprint(json.dumps(d, sort_keys=True))\n", packed.out));
+  Result text = run({xsr_bin(), "inspect", z});
+  EXPECT_NE(text.out.find("\ncompression  zstd, "), std::string::npos) << text.out;
   ASSERT_EQ(run({xsr_bin(), "extract", img, "-o", path("a.raw")}).exit, 0);
   Result ex = run({xsr_bin(), "extract", z, "-o", path("b.raw")});
   ASSERT_EQ(ex.exit, 0) << ex.err;

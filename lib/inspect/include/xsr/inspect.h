@@ -14,6 +14,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "xsr/compress.h"
 #include "xsr/error.h"
 #include "xsr/pfnset.h"
 #include "xsr/source.h"
@@ -36,11 +37,12 @@ struct InspectReport {
   Error error;        // the first error; what is below describes the prefix before it
 
   // Container.
-  std::string config_kind;         // "xl", "libvirt" or empty
-  std::uint64_t config_bytes = 0;  // length of the xl optional data / libvirt XML
-  std::string config;              // its first max_config bytes
-  bool legacy = false;             // a legacy image, read through conversion
-  unsigned legacy_width = 0;       // its toolstack width (32 / 64)
+  std::string config_kind;                 // "xl", "libvirt" or empty
+  std::uint64_t config_bytes = 0;          // length of the xl optional data / libvirt XML
+  std::string config;                      // its first max_config bytes
+  bool legacy = false;                     // a legacy image, read through conversion
+  unsigned legacy_width = 0;               // its toolstack width (32 / 64)
+  std::optional<Compression> compression;  // the input's codec and compressed size, when compressed
 
   // Guest.
   unsigned pv_width_bits = 0;                                  // X86_PV_INFO: 32 or 64 (0: not a PV stream)

@@ -50,6 +50,16 @@ Codec sniff_codec(Source& src);
 // Reads of a compressed input are not exact: the decompressor reads ahead.
 OpenResult open_input(std::string_view spec, IoMode mode = IoMode::automatic);
 
+// What a source from open_input decompresses: its codec and the compressed
+// bytes the decompressor has read so far (all of them once the source was
+// read, or finish()ed, to its end; it reads ahead of what was consumed).
+struct Compression {
+  Codec codec = Codec::none;
+  std::uint64_t compressed_bytes = 0;
+};
+// nullopt for a source that is not a decompressing one.
+std::optional<Compression> compression_of(const Source& src);
+
 // The decompressing source over `raw` (positioned at the compressed data);
 // `mode` chooses how the pipe of decompressed bytes is read.
 OpenResult decompress_source(std::unique_ptr<Source> raw, Codec codec, IoMode mode = IoMode::automatic);

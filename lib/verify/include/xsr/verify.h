@@ -80,8 +80,12 @@ struct StreamStats {
   std::uint32_t domain_type = 0;  // libxc::DomainType
   std::uint32_t xen_major = 0, xen_minor = 0;
   bool legacy_converted = false;
-  std::uint64_t bytes = 0;    // bytes of the stream, headers included
-  std::uint64_t records = 0;  // records of both layers
+  // Bytes of the stream up to the end of the last header or record that
+  // passed: the whole stream when it is valid. Every count here describes
+  // that valid prefix; a failing header or record is not counted.
+  std::uint64_t bytes = 0;
+  std::uint64_t bytes_read = 0;  // how far the verifier read before it stopped (>= bytes)
+  std::uint64_t records = 0;     // records of both layers
   std::array<TypeCount, libxc::kRecordTypeCount> libxc{};
   std::array<TypeCount, libxl::kRecordTypeCount> libxl{};
   std::map<std::uint32_t, TypeCount> optional;   // skipped optional records by type
