@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli_util.h"
+#include "common/output.h"
 
 namespace xsr::test {
 namespace {
@@ -254,6 +255,7 @@ TEST(ConvertLegacyStream, SigtermMidConversionRemovesTheTemporaryOutput) {
   const std::string out = std::string(dir) + "/out.v3";
   pid_t pid = ::fork();
   if (pid == 0) {
+    ::setenv(xsr::cli::Output::kNamedTempEnv, "1", 1);  // a temporary file the test can see
     ::dup2(ip[0], 0);
     execl(convert_bin().c_str(), "convert-legacy-stream", "-i", "0", "-o", out.c_str(), "-w", "64", "-g",
           "hvm", static_cast<char*>(nullptr));
@@ -380,13 +382,13 @@ TEST(XsrCompressed, ConvertCompressesItsOutputAndReadsCompressedInput) {
   ::rmdir(dir);
 }
 
-// A full disk under the compressor: exit 1, the real cause, no file left.
+// A full disk under the compressor: exit 2 (an output failed), the real cause.
 TEST(XsrCompressed, CompressedOutputFailureIsReported) {
   int full = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
   if (full < 0) GTEST_SKIP() << "no /dev/full";
   Result r = run({xsr_bin(), "gen", "--size", "8M", "--compress", "gzip", "-o", "40"}, -1, full, 40);
   ::close(full);
-  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(r.exit, 2);
   EXPECT_NE(r.err.find("writing the compressed output failed: No space left on device"), std::string::npos)
       << r.err;
 }
