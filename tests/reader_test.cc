@@ -42,7 +42,7 @@ struct Generated {
 };
 
 // A bare libxc HVM stream without checkpoints, so every page is sent once
-// and carries {pfn, seed ^ 1}. 300 pfns a record: page runs end mid-record.
+// and carries {pfn, seed, 1}. 300 pfns a record: page runs end mid-record.
 const Generated& stream() {
   static const Generated g = [] {
     GenOptions o;
@@ -89,7 +89,7 @@ struct Walked {
 
 // Checks one page against what the generator wrote for pfn.
 void expect_page(PageDataReader::Page p, u64 pfn) {
-  const u64 stamp[2] = {pfn, kSeed ^ 1};
+  const u64 stamp[3] = {pfn, kSeed, 1};
   ASSERT_EQ(std::memcmp(p.data(), stamp, sizeof stamp), 0) << "pfn " << pfn;
   std::byte want[kPageSize];
   gen_page(pfn, kSeed, want);

@@ -12,7 +12,17 @@ int exit_status(const Error& e) {
   }
 }
 
-void die(int status, const std::string& msg) { throw Failure(status, "xsr " + msg); }
+namespace {
+std::string g_last_failure;
+}
+
+const std::string& last_failure() { return g_last_failure; }
+
+void die(int status, const std::string& msg) {
+  const std::size_t colon = msg.find(": ");
+  g_last_failure = colon == std::string::npos ? msg : msg.substr(colon + 2);
+  throw Failure(status, "xsr " + msg);
+}
 
 void usage_error(const char* cmd, const std::string& msg) { die(kUsage, std::string(cmd) + ": " + msg); }
 

@@ -44,6 +44,10 @@ class Failure : public std::runtime_error {
 // prints).
 [[noreturn]] void die(int status, const std::string& msg);
 
+// The message of the last die() without its "xsr CMD: " (empty when none):
+// what a summary written on the way out (--stats-json) gives as the error.
+const std::string& last_failure();
+
 // A bad command line: die(kUsage, "CMD: MSG").
 [[noreturn]] void usage_error(const char* cmd, const std::string& msg);
 

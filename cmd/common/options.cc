@@ -71,12 +71,27 @@ IoMode io_mode(const char* cmd, const std::string& value, IoModes offered) {
                          {"read", IoMode::read}});
 }
 
-Codec output_codec(const po::variables_map& vm, const char* cmd) {
-  if (!vm.count("compress")) return Codec::none;
-  const std::string c = vm["compress"].as<std::string>();
-  const std::optional<Codec> codec = parse_codec(c);
-  if (!codec) usage_error(cmd, "--compress must be zstd, gzip, xz or bzip2, not '" + c + "'");
-  return *codec;
+Codec output_codec(const po::variables_map& vm, const char* cmd, const std::string& out) {
+  std::optional<Codec> named;
+  if (out != "-" && parse_fd(out) < 0)
+    for (const auto& [ext, codec] : {std::pair<std::string_view, Codec>{".zst", Codec::zstd},
+                                     {".gz", Codec::gzip},
+                                     {".xz", Codec::xz},
+                                     {".bz2", Codec::bzip2}})
+      if (out.size() > ext.size() && out.ends_with(ext)) named = codec;
+  Codec codec = named.value_or(Codec::none);
+  if (vm.count("compress")) {
+    const std::string c = vm["compress"].as<std::string>();
+    const std::optional<Codec> given = parse_codec(c);
+    if (!given) usage_error(cmd, "--compress must be zstd, gzip, xz or bzip2, not '" + c + "'");
+    if (named && *named != *given)
+      usage_error(cmd, "--compress " + c + " into " + out + ", a name for " +
+                           std::string(codec_name(*named)) + " data (rename it or drop --compress)");
+    codec = *given;
+  }
+  if (codec == Codec::none && !vm["level"].defaulted())
+    usage_error(cmd, "--level needs --compress (or an output named .zst, .gz, .xz or .bz2)");
+  return codec;
 }
 
 const StatsHelp kStatsHelp{
@@ -111,14 +126,16 @@ std::unique_ptr<RunStats> make_stats(const po::variables_map& vm, const char* cm
     usage_error(cmd, "--stats-json needs a file name");
   const bool lines = vm["stats"].as<bool>() && !quiet;
   if (!lines && !vm.count("stats-json")) return nullptr;
-  return std::make_unique<RunStats>(cmd, lines, iv);
+  auto stats = std::make_unique<RunStats>(cmd, lines, iv);
+  if (vm.count("stats-json")) stats->set_summary(vm["stats-json"].as<std::string>());
+  return stats;
 }
 
-bool write_stats_json(const RunStats* stats, const po::variables_map& vm, const char* cmd, const Json& extra,
+bool write_stats_json(RunStats* stats, const po::variables_map& vm, const char* cmd, const Json& extra,
                       bool quiet) {
   if (!stats || !vm.count("stats-json")) return true;
   std::string err;
-  if (stats->write_json(vm["stats-json"].as<std::string>(), extra, &err)) return true;
+  if (stats->write_summary(extra, &err)) return true;
   if (!quiet) print(stderr, "xsr %s: --stats-json: %s\n", cmd, err.c_str());
   return false;
 }

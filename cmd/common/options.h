@@ -73,8 +73,11 @@ enum class IoModes { all, streams };
 // --io: the I/O path to force.
 IoMode io_mode(const char* cmd, const std::string& value, IoModes offered = IoModes::all);
 
-// --compress CODEC (convert, gen), or Codec::none when not given.
-Codec output_codec(const po::variables_map& vm, const char* cmd);
+// The codec of an output (convert, gen): --compress CODEC, else the one
+// its FILE name ends with (.zst, .gz, .xz, .bz2), else Codec::none. A
+// --compress that contradicts the name, and --level without a codec, are
+// usage errors. `out` is the output spec ("" for none: a connection).
+Codec output_codec(const po::variables_map& vm, const char* cmd, const std::string& out);
 
 // How --stats, --stats-interval and --stats-json read in a command's help,
 // and the rule a bad interval breaks. One wording for verify, convert and
@@ -99,7 +102,7 @@ std::unique_ptr<RunStats> make_stats(const po::variables_map& vm, const char* cm
 // Writes --stats-json when asked, with `extra` members (verdict_json(),
 // ...); false, with "xsr CMD: --stats-json: WHY" printed (unless `quiet`),
 // when it cannot be written.
-bool write_stats_json(const RunStats* stats, const po::variables_map& vm, const char* cmd, const Json& extra,
+bool write_stats_json(RunStats* stats, const po::variables_map& vm, const char* cmd, const Json& extra,
                       bool quiet = false);
 
 // How an input or output spec is named in messages: `dash` for "-"

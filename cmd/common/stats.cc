@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/exit.h"
 #include "common/output.h"
 #include "common/progress.h"
 #include "xsr/sys.h"
@@ -23,6 +24,14 @@ RunStats::RunStats(std::string tool, bool lines, double interval_s)
     : tool_(std::move(tool)), lines_(lines), interval_s_(interval_s > 0 ? interval_s : 0) {}
 
 RunStats::~RunStats() {
+  // First: an interrupt being handled may be writing the summary.
+  on_interrupt_.reset();
+  if (!summary_path_.empty()) {
+    // A run that ended early (a cli::die, an early return) says so.
+    const std::string& why = last_failure();
+    std::string err;
+    write_summary(verdict_json(why.empty() ? "the run ended early" : why), &err);
+  }
   // Without a final line: stop() says what the run did; a destructor runs
   // on paths that did not get that far.
   {
@@ -190,15 +199,25 @@ std::string RunStats::json(const Json& extra) const {
 bool RunStats::write_json(const std::string& path, const Json& extra, std::string* err) const {
   const std::string doc = json(extra);
   Output out;
-  if (!out.open_file(path, err)) {
-    *err = "cannot create " + *err;
-    return false;
-  }
+  if (!out.open_file(path, err)) return false;
   if (const int e = sys::write_all(out.fd(), doc.data(), doc.size()); e != 0) {
-    *err = "write " + (out.temp_path().empty() ? out.name() : out.temp_path()) + ": " + std::strerror(e);
+    *err = "write " + out.name() + ": " + std::strerror(e);
     return false;  // out's destructor removes the temporary file
   }
   return out.commit(err);
+}
+
+void RunStats::set_summary(std::string path) {
+  summary_path_ = std::move(path);
+  on_interrupt_.set([this](int sig) {
+    std::string err;
+    write_summary(verdict_json(std::string("interrupted by ") + signal_name(sig)), &err);
+  });
+}
+
+bool RunStats::write_summary(const Json& extra, std::string* err) {
+  if (summary_path_.empty() || summary_claimed_.exchange(true)) return true;
+  return write_json(summary_path_, extra, err);
 }
 
 }  // namespace xsr::cli

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/interrupt.h"
 #include "common/json.h"
 #include "xsr/counters.h"
 
@@ -51,6 +52,15 @@ class RunStats final : public RunCounters {
   // false with *err set on failure.
   bool write_json(const std::string& path, const Json& extra, std::string* err) const;
 
+  // The summary (--stats-json FILE): written once, by write_summary(), or
+  // else with "ok": false by whichever comes first of an interrupt ("error":
+  // "interrupted by SIGINT") and the destructor (the message of the
+  // cli::die() that ended the run early, if any).
+  void set_summary(std::string path);
+  // Writes json(extra) to the summary's file unless it was written already
+  // (true then); false with *err set on failure.
+  bool write_summary(const Json& extra, std::string* err);
+
   // At most this many samples are kept: when full, every other one is
   // dropped and the sampling interval doubles (default kMaxSamples; tests).
   static constexpr std::size_t kMaxSamples = 100000;
@@ -88,6 +98,10 @@ class RunStats final : public RunCounters {
   std::size_t max_samples_ = kMaxSamples;
   std::uint64_t keep_every_ = 1;  // ticks per kept sample (doubles on thinning)
   std::uint64_t ticks_ = 0;
+
+  std::string summary_path_;
+  std::atomic<bool> summary_claimed_{false};
+  InterruptHook on_interrupt_;
 };
 
 }  // namespace xsr::cli

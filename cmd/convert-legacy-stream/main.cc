@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/exit.h"
+#include "common/interrupt.h"
 #include "common/log.h"
 #include "common/optparse.h"
 #include "common/output.h"
@@ -72,6 +73,7 @@ std::string choice(const po::variables_map& vm, const char* key, const char* sho
 }  // namespace
 
 int main(int argc, char** argv) {
+  xsr::cli::handle_interrupts();  // a temporary output is removed on SIGTERM (libxl's abort)
   if (argc > 0) prog = basename(argv[0]);
   po::options_description desc;
   // clang-format off

@@ -24,8 +24,11 @@ po::options_description convert_options() {
       "Converts a legacy (Xen <= 4.5) save image or migration stream to a v3 stream,\n"
       "byte for byte as Xen's convert-legacy-stream does. IN and OUT are FILE, FD or -.\n"
       "The toolstack width, guest type and an xl or libvirt header are detected;\n"
-      "options override. A FILE output appears only once complete.\n"
-      "Exit status: 0 converted, 1 bad or truncated input (or output failure), 2 unsupported.\n\nOptions");
+      "options override. OUT follows xsr's output rule (a FILE appears only once\n"
+      "complete; a device or FIFO is written in place; OUT may not be IN); a FILE\n"
+      "named .zst, .gz, .xz or .bz2 is compressed with that codec.\n"
+      "Exit status: 0 converted, 1 bad or truncated input, 2 usage, unsupported or\n"
+      "output failure.\n\nOptions");
   // clang-format off
   desc.add_options()
       ("help,h", "show this help")
@@ -38,7 +41,8 @@ po::options_description convert_options() {
       ("stream-version", po::value<unsigned>()->default_value(3), "2 writes a v2 stream (Xen 4.6-4.13)")
       ("verify", po::bool_switch(), "verify the output (--strict rules) before it is put in place")
       ("compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")
-      ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")
+      ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default); needs a codec")
+      ("force", po::bool_switch(), "write binary data to a terminal anyway")
       ("verbose,v", po::bool_switch(), "the reference's -v lines on stdout; detection and I/O paths on stderr")
       ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")
       ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
@@ -148,8 +152,10 @@ struct Outcome {
 // the real cause) outranks the converter's error, which outranks a failed
 // read of a compressed input's trailer, which outranks --verify's verdict.
 Outcome outcome(const Converted& c, const std::string& zerr, xsr::Source& in, const std::string& in_name,
-                bool check, const std::string& hint) {
-  if (!zerr.empty()) return {cli::kFailed, zerr};
+                const std::string& out_name, bool check, const std::string& hint) {
+  if (!zerr.empty()) return {cli::kOutput, out_name + ": " + zerr};
+  if (c.r.error && c.r.error.code == xsr::Errc::output)
+    return {cli::kOutput, out_name + ": " + c.r.error.message()};
   if (c.r.error) return {cli::exit_status(c.r.error), in_name + ": " + c.r.error.message() + hint};
   // A compressed input whose CRC or checksum (after the stream) is wrong.
   if (in.finish() != 0 && in.error()) return {cli::kFailed, in_name + ": read failed: " + in.error_text()};
@@ -178,6 +184,7 @@ int cmd_convert(int argc, char** argv) {
              check = vm["verify"].as<bool>();
   const std::string in_name = cli::display_name(vm["input"].as<std::string>(), "<stdin>");
   std::unique_ptr<cli::RunStats> stats = cli::make_stats(vm, "convert");
+  const xsr::Codec codec = cli::output_codec(vm, "convert", vm["output"].as<std::string>());
   cli::ignore_sigpipe();
   xsr::OpenResult src =
       xsr::open_input(vm["input"].as<std::string>(), cli::io_mode("convert", vm["io"].as<std::string>()));
@@ -185,13 +192,14 @@ int cmd_convert(int argc, char** argv) {
   const xsr::LegacyGuess g = xsr::detect_legacy(*src.source);
   xsr::ConvertOptions opt = conversion_options(vm, g, *src.source, in_name);
   if (verbose) say_plan(opt, g, src, in_name);
+  cli::note_input(vm["input"].as<std::string>());
   cli::Output out;
-  std::string err;
-  if (!out.open(vm["output"].as<std::string>(), &err))
-    cli::die(cli::kFailed, "convert: cannot open output " + err);
+  cli::OutputRules rules;
+  rules.binary = true;
+  rules.force = vm["force"].as<bool>();
+  out.open_or_die(vm["output"].as<std::string>(), "convert", rules);
   xsr::CompressedOutput zout;
-  const int fd = compressed_output(zout, out.fd(), cli::output_codec(vm, "convert"), vm["level"].as<int>(),
-                                   "convert", verbose);
+  const int fd = compressed_output(zout, out.fd(), codec, vm["level"].as<int>(), "convert", verbose);
   cli::Progress bar(src.source->remaining(), !quiet && !vm["no-progress"].as<bool>());
   // --stats: input bytes as the converter reports them; records, pages
   // and output bytes at the end.
@@ -208,14 +216,15 @@ int cmd_convert(int argc, char** argv) {
     stats->add_pages(c.r.pages);
     stats->stop();
   }
-  Outcome o = outcome(c, zerr, *src.source, in_name, check, override_hint(g, opt));
+  Outcome o = outcome(c, zerr, *src.source, in_name, out.name(), check, override_hint(g, opt));
+  std::string err;
   if (o.status) out.abort();
-  else if (!out.commit(&err)) o = {cli::kFailed, err};
+  else if (!out.commit(&err)) o = {cli::kOutput, err};
   if (o.status && !quiet) cli::print(stderr, "xsr convert: %s\n", o.why.c_str());
   // The output is in place even when the summary cannot be written.
   cli::Json extra = cli::verdict_json(o.why);
   extra["out_bytes"] = c.r.out_bytes;
-  if (!cli::write_stats_json(stats.get(), vm, "convert", extra) && !o.status) o.status = cli::kFailed;
+  if (!cli::write_stats_json(stats.get(), vm, "convert", extra) && !o.status) o.status = cli::kOutput;
   if (o.status) return o.status;
   if (verbose)
     cli::print(stderr, "xsr convert: page data moved by %s\n",

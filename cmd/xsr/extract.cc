@@ -26,9 +26,10 @@ po::options_description extract_options() {
       "checkpoints and re-sent pages), or as an ELF core (--elf) with one PT_LOAD\n"
       "segment per run of consecutive pfns (p_paddr = pfn * 4096). --page prints one\n"
       "page as a hex dump instead. IMAGE is FILE, FD or -; RAW is FILE or FD and must\n"
-      "be a regular file. A FILE output appears only once complete.\n"
-      "Exit status: 0 done, 1 bad or truncated image, output failure or page not in\n"
-      "the image, 2 usage.\n\nOptions");
+      "be a regular file, not IMAGE. A FILE output appears only once complete; a new\n"
+      "one is created 0600 (guest memory), a replaced one keeps its mode and owner.\n"
+      "Exit status: 0 done, 1 bad or truncated image or page not in the image, 2\n"
+      "usage or output failure.\n\nOptions");
   // clang-format off
   desc.add_options()
       ("help,h", "show this help")
@@ -131,10 +132,11 @@ int cmd_extract(int argc, char** argv) {
   open_image(o, spec, name, cli::io_mode("extract", vm["io"].as<std::string>()), "extract", verbose);
   if (req.page_mode) return print_page(o, req.page_pfn, name, quiet);
 
+  cli::note_input(spec);
   cli::Output out;
-  std::string err;
-  if (!out.open(vm["output"].as<std::string>(), &err))
-    cli::die(cli::kFailed, "extract: cannot open output " + err);
+  cli::OutputRules rules;  // a terminal is no regular file: the extractor refuses it
+  rules.new_mode = 0600;
+  out.open_or_die(vm["output"].as<std::string>(), "extract", rules);
   xsr::ExtractResult r;
   {
     // A bar on stderr for large inputs on a terminal, gone before the summary.
@@ -146,13 +148,16 @@ int cmd_extract(int argc, char** argv) {
   r.error = o.img.finish(r.error);
   if (r.error) {
     out.abort();
-    if (!quiet) cli::print(stderr, "xsr extract: %s: %s\n", name.c_str(), r.error.message().c_str());
+    const bool write_failed = r.error.code == xsr::Errc::output;
+    if (!quiet)
+      cli::print(stderr, "xsr extract: %s: %s\n", (write_failed ? out.name() : name).c_str(),
+                 r.error.message().c_str());
     return cli::exit_status(r.error);
   }
   o.src.source->finish();
-  if (!out.commit(&err)) {
+  if (std::string err; !out.commit(&err)) {
     if (!quiet) cli::print(stderr, "xsr extract: %s\n", err.c_str());
-    return cli::kFailed;
+    return cli::kOutput;
   }
   if (verbose)
     cli::print(stderr, "xsr extract: page data moved by %s\n", r.paths.empty() ? "nothing" : r.paths.c_str());

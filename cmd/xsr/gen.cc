@@ -1,5 +1,6 @@
 // xsr gen: options and wiring (the work is in lib/gen).
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "xsr/compress.h"
 #include "xsr/gen.h"
 #include "xsr/net.h"
+#include "xsr/units.h"
 #include "xsr_cmd.h"
 
 namespace xsr_cmd {
@@ -24,7 +26,12 @@ po::options_description gen_options() {
       "Usage: xsr gen [options] [-o OUT]\n"
       "       xsr gen [options] --connect ADDR\n\n"
       "Writes a deterministic v2/v3 stream: the same options and seed give the same\n"
-      "bytes. Each page holds its pfn and the seed in its first 16 bytes.\n"
+      "bytes. Each page holds its pfn and the seed in its first 16 bytes (then the\n"
+      "round: 1, or 3 for a checkpoint's resent pages).\n"
+      "OUT follows xsr's output rule (a FILE appears only once complete; a device or\n"
+      "FIFO is written in place); a FILE named .zst, .gz, .xz or .bz2 is compressed\n"
+      "with that codec. A --size that does not fit in the free space of a file's\n"
+      "file system is refused. Exit status: 0 written, 2 usage or output failure.\n"
       "--connect sends it over one connection (HOST:PORT, [V6ADDR]:PORT or unix:PATH,\n"
       "retried for 10 s while nobody listens) instead. --rate paces it: RATE bytes\n"
       "per second at most on average since the start (K, M, G: binary, so 500M is\n"
@@ -47,8 +54,8 @@ po::options_description gen_options() {
       ("toolstack-width", po::value<unsigned>()->default_value(64), "legacy toolstack width: 32 or 64")
       ("mixed-pages", po::bool_switch(), "page bodies like a guest's memory (zero, text-like, random)")
       ("compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")
-      ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default)")
-      ("force", po::bool_switch(), "write to a terminal anyway")
+      ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default); needs a codec")
+      ("force", po::bool_switch(), "write binary data to a terminal anyway")
       ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
       ("connect", po::value<std::string>(), "ADDR: send the stream over a connection to ADDR instead of -o")
       ("rate", po::value<std::string>(), "RATE: at most RATE bytes per second (64K, 16M, 1G, ...)");
@@ -67,8 +74,9 @@ struct GenRequest {
 GenRequest gen_request(const po::variables_map& vm) {
   GenRequest req;
   xsr::GenOptions& g = req.g;
-  if (!xsr::parse_size(vm["size"].as<std::string>(), g.size))
-    cli::usage_error("gen", "bad --size '" + vm["size"].as<std::string>() + "'");
+  if (!xsr::parse_size(vm["size"].as<std::string>(), g.size) || g.size == 0)
+    cli::usage_error(
+        "gen", "--size must be a size above 0 (64K, 512M, 4G), not '" + vm["size"].as<std::string>() + "'");
   g.hvm = cli::choose<bool>("gen", "--type", vm["type"].as<std::string>(), {{"hvm", true}, {"pv", false}});
   using Container = xsr::GenOptions::Container;
   g.container = cli::choose<Container>(
@@ -82,11 +90,17 @@ GenRequest gen_request(const po::variables_map& vm) {
   if (g.batch < 1 || g.batch > 1024) cli::usage_error("gen", "--batch must be 1 to 1024");
   g.checkpoints = vm["checkpoints"].as<unsigned>();
   g.vcpus = vm["vcpus"].as<unsigned>();
+  if (g.vcpus < 1 || g.vcpus > xsr::kGenMaxVcpus)
+    cli::usage_error("gen", "--vcpus must be 1 to " + std::to_string(xsr::kGenMaxVcpus));
   g.pv_width = cli::width_bits("gen", "--width", vm["width"].as<unsigned>()) / 8;
   g.legacy = vm["legacy"].as<bool>();
   g.mixed_pages = vm["mixed-pages"].as<bool>();
-  req.codec = cli::output_codec(vm, "gen");
+  req.codec = cli::output_codec(vm, "gen", vm.count("connect") ? "" : vm["output"].as<std::string>());
   g.toolstack_width = cli::width_bits("gen", "--toolstack-width", vm["toolstack-width"].as<unsigned>());
+  if (const std::uint64_t max = xsr::gen_max_size(g); g.size > max)
+    cli::usage_error("gen", "--size must be at most " + xsr::format_bytes(max) + " for this stream (the " +
+                                std::string(g.legacy ? "legacy pfn entries" : "PV P2M frame list") +
+                                " cannot name more pfns)");
   if (vm.count("rate")) {
     const std::string rate = vm["rate"].as<std::string>();
     if (!xsr::parse_size(rate, g.rate) || g.rate == 0)
@@ -107,29 +121,37 @@ class GenOutput {
     if (sock_ >= 0) ::close(sock_);
   }
 
-  void open(const po::variables_map& vm) {
+  void open(const po::variables_map& vm, const GenRequest& req) {
     const bool to_socket = vm.count("connect") > 0;
     if (to_socket && !vm["output"].defaulted())
       cli::usage_error("gen", "an output and --connect are exclusive");
-    std::string err;
     if (to_socket) {
       const auto a = xsr::net::parse_address(vm["connect"].as<std::string>());
       if (!a.ok()) cli::usage_error("gen", "--connect " + a.error().detail);
       const auto c = xsr::net::connect_to(a.value(), 10000);
       if (!c.ok()) cli::die(cli::kOutput, "gen: cannot connect to " + c.error().detail);
       sock_ = c.value();
-    } else if (!file_.open(vm["output"].as<std::string>(), &err)) {
-      cli::usage_error("gen", "cannot create " + err);
+      return;
     }
-    if (isatty(fd()) && !vm["force"].as<bool>())
-      cli::usage_error("gen", "refusing to write a binary stream to a terminal (use -o FILE or --force)");
+    cli::OutputRules rules;
+    rules.binary = true;
+    rules.force = vm["force"].as<bool>();
+    file_.open_or_die(vm["output"].as<std::string>(), "gen", rules);
+    // Uncompressed, the stream's size is known: a file it cannot fit in is
+    // refused now rather than filled up.
+    struct statvfs fs;
+    if (req.codec != xsr::Codec::none || !file_.is_regular() || ::fstatvfs(file_.fd(), &fs) != 0) return;
+    const std::uint64_t free = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+    if (req.g.size > free)
+      cli::die(cli::kOutput, "gen: --size " + vm["size"].as<std::string>() + " does not fit in " +
+                                 file_.name() + ": its file system has " + xsr::format_bytes(free) + " free");
   }
 
   int fd() const { return sock_ >= 0 ? sock_ : file_.fd(); }
 
   // Ends the output: a connection is shut down (end of stream for the
   // peer) and closed; a FILE is put in place, or removed when `error` is
-  // set. Returns `error`, or else what failed here.
+  // set. Returns `error` (after the output's name), or else what failed here.
   std::string finish(std::string error) {
     if (sock_ >= 0) {
       if (::shutdown(sock_, SHUT_WR) != 0 && error.empty())
@@ -139,8 +161,11 @@ class GenOutput {
       return error;
     }
     std::string err;
-    if (!error.empty()) file_.abort();
-    else if (!file_.commit(&err)) error = err;
+    if (!error.empty()) {
+      file_.abort();
+      return file_.name() + ": " + error;
+    }
+    if (!file_.commit(&err)) error = err;
     return error;
   }
 
@@ -160,7 +185,7 @@ int cmd_gen(int argc, char** argv) {
   GenRequest req = gen_request(vm);
   std::unique_ptr<cli::RunStats> stats = cli::make_stats(vm, "gen");
   GenOutput out;
-  out.open(vm);
+  out.open(vm, req);
   cli::ignore_sigpipe();  // a reader that left is an error line (EPIPE), not a silent death
   xsr::CompressedOutput zout;
   const int fd = compressed_output(zout, out.fd(), req.codec, vm["level"].as<int>(), "gen", false);
@@ -191,7 +216,7 @@ int cmd_gen(int argc, char** argv) {
     stats->add_pages(r.pages - std::min(r.pages, counted_pages));
     stats->stop();
     if (!cli::write_stats_json(stats.get(), vm, "gen", cli::verdict_json(error)) && error.empty())
-      return cli::kFailed;
+      return cli::kOutput;
   }
   if (!error.empty()) cli::die(cli::kOutput, "gen: " + error);
   cli::print(stderr, "xsr gen: %llu bytes, %llu records, %llu pages (pfns 0-%llu)\n",

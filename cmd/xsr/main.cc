@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/interrupt.h"
 #include "version.h"
 #include "xsr_cmd.h"
 
@@ -54,6 +55,7 @@ std::string usage() {
 
 int main(int argc, char** argv) {
   using namespace xsr_cmd;
+  cli::handle_interrupts();  // first: every thread started later inherits the mask
   if (argc < 2) {
     std::fputs(usage().c_str(), stderr);
     return cli::kUsage;

@@ -31,7 +31,9 @@ po::options_description relay_options() {
       "never through user space. Nothing past the stream's end is read, unless\n"
       "--then-copy asks to copy what follows (both ways between two sockets).\n"
       "IN: FILE, FD number or - (stdin), or --listen; OUT: FD, - (stdout), FILE, or\n"
-      "--connect. ADDR: HOST:PORT, [IPV6]:PORT or unix:PATH.\n"
+      "--connect. ADDR: HOST:PORT, [IPV6]:PORT or unix:PATH. A FILE output follows\n"
+      "xsr's output rule (it appears only once complete; a device or FIFO is\n"
+      "written in place; it may not be IN).\n"
       "Exit status: 0 forwarded whole, 1 invalid, truncated, timed out or a peer\n"
       "failed, 2 usage or tool error.\n\nOptions");
   // clang-format off
@@ -50,6 +52,7 @@ po::options_description relay_options() {
       ("convert-format", po::value<std::string>(), "--convert: libxc or libxl (default: libxl behind an xl or libvirt header)")
       ("skip-qemu", po::bool_switch(), "--convert, libxc output: leave the qemu record out")
       ("stream-version", po::value<unsigned>()->default_value(3), "--convert: 2 writes a v2 stream")
+      ("force", po::bool_switch(), "write the stream to a terminal anyway")
       ("then-copy", po::bool_switch(), "after the stream, copy what follows (both ways between sockets)")
       ("timeout,t", po::value<double>(), "give up when a peer moves no byte for SECONDS")
       ("hold", po::value<std::string>()->default_value("64M"), "longest record held while it is checked");
@@ -65,9 +68,7 @@ po::options_description relay_options() {
 }
 
 // Runtime failures: "xsr relay: ...", status 1.
-[[noreturn]] void fail(int status, const std::string& msg) {
-  throw cli::Failure(status, "xsr relay: " + msg);
-}
+[[noreturn]] void fail(int status, const std::string& msg) { cli::die(status, "relay: " + msg); }
 
 // --convert and the options that shape the conversion.
 void conversion_request(const po::variables_map& vm, xsr::RelayOptions& opt) {
@@ -135,7 +136,6 @@ void start_listening(const po::variables_map& vm, bool verbose, Ends& e) {
 }
 
 void open_output(const po::variables_map& vm, int timeout_ms, Ends& e) {
-  std::string err;
   if (e.connect) {
     const auto a = xsr::net::parse_address(vm["connect"].as<std::string>());
     if (!a.ok()) cli::usage_error("relay", "--connect " + a.error().detail);
@@ -150,10 +150,13 @@ void open_output(const po::variables_map& vm, int timeout_ms, Ends& e) {
     return;
   }
   const std::string o = vm["output"].as<std::string>();
-  if (!e.file_out.open(o, &err)) cli::usage_error("relay", "cannot open " + err);
+  if (e.lfd < 0) cli::note_input(vm["input"].as<std::string>());
+  cli::OutputRules rules;
+  rules.binary = true;
+  rules.force = vm["force"].as<bool>();
+  e.file_out.open_or_die(o, "relay", rules);
   e.out_fd = e.file_out.fd();
   e.out_name = cli::display_name(o, "<stdout>");
-  if (::isatty(e.out_fd)) cli::usage_error("relay", "refusing to write a binary stream to a terminal");
 }
 
 // The input: the connection accepted on --listen, or IN.
@@ -193,7 +196,7 @@ int report_failure(const xsr::RelayResult& r, Ends& e, bool quiet) {
   if (e.connect) {
     ::close(e.out_fd);
   } else {
-    const bool owned = !e.file_out.temp_path().empty();
+    const bool owned = e.file_out.replaces();
     e.file_out.abort();
     if (!owned) ::close(e.out_fd);
   }

@@ -10,6 +10,7 @@
 #include <span>
 
 #include "common/json.h"
+#include "common/output.h"
 #include "common/progress.h"
 #include "xsr/compress.h"
 #include "xsr/net.h"
@@ -176,6 +177,7 @@ int cmd_verify(int argc, char** argv) {
   in.name = cli::display_name(in.spec, "<stdin>");
   if (vm.count("timeout") && !vm.count("listen")) cli::usage_error("verify", "--timeout goes with --listen");
   if (vm.count("listen") && !accept_input(vm, verbose, quiet, in)) return cli::kFailed;
+  cli::note_input(in.spec);  // --stats-json may not overwrite it
   xsr::OpenResult src = xsr::open_input(in.spec, mode);
   if (!src.source) cannot_open("verify", src.error);
   if (verbose) {
@@ -217,7 +219,7 @@ int cmd_verify(int argc, char** argv) {
     if (!quiet) cli::print(stderr, "xsr verify: %s: %s\n", in.name.c_str(), e.message().c_str());
     return cli::exit_status(e);
   }
-  if (!stats_ok) return cli::kFailed;
+  if (!stats_ok) return cli::kOutput;
   if (!quiet && !json) print_valid(in.name, st);
   // Bytes after END in a file: Xen's restore stops at END and never reads them.
   if (const std::int64_t after = src.source->remaining(); after > 0 && !quiet)

@@ -196,7 +196,8 @@ class Generator {
   void memory(u64 first, u64 count, u32 round) {
     std::vector<u64> entries(batch_);
     std::vector<u32> order(batch_);
-    for (u64 done = 0; done < count;) {
+    // A failed write (the reader left, the disk is full) ends the stream.
+    for (u64 done = 0; done < count && !w_.out.error();) {
       const u32 n = static_cast<u32>(std::min<u64>(batch_, count - done));
       for (u32 i = 0; i < n; ++i) order[i] = i;
       if (o_.shuffle)
@@ -211,7 +212,7 @@ class Generator {
         if (libxc::page_type_has_data(static_cast<unsigned>(type))) {
           std::byte* page = area_.get() + std::size_t{data_pages} * kPageSize;
           if (o_.mixed_pages) gen_mixed_page(pfn, o_.seed, round, page);
-          u64 stamp[2] = {pfn, o_.seed ^ round};
+          const u64 stamp[3] = {pfn, o_.seed, round};
           std::memcpy(page, stamp, sizeof stamp);
           ++data_pages;
         }
@@ -444,7 +445,7 @@ class LegacyGenerator {
   // (0xf0000000) entries, as xc_domain_save left them.
   void memory() {
     std::vector<std::byte> entries(std::size_t{batch_} * ul_);
-    for (u64 first = 0; first < pfn_range_;) {
+    for (u64 first = 0; first < pfn_range_ && !w_.out.error();) {
       const u32 n = static_cast<u32>(std::min<u64>(batch_, pfn_range_ - first));
       u32 data_pages = 0;
       for (u32 i = 0; i < n; ++i) {
@@ -456,7 +457,7 @@ class LegacyGenerator {
           u64 type = o_.hvm ? 0 : (pfn % 97 == 1 ? 1 : pfn % 97 == 3 ? 9 : 0);
           e = (type << 28) | pfn;
           std::byte* page = area_.get() + std::size_t{data_pages} * kPageSize;
-          u64 stamp[2] = {pfn, o_.seed ^ 1};
+          const u64 stamp[3] = {pfn, o_.seed, 1};
           std::memcpy(page, stamp, sizeof stamp);
           ++data_pages;
         }
@@ -484,11 +485,11 @@ class LegacyGenerator {
 
 void gen_page(std::uint64_t pfn, std::uint64_t seed, std::byte* out) {
   Rng r{seed * 0x100000001b3ull};
-  for (std::size_t i = 16; i < kPageSize; i += 8) {
+  for (std::size_t i = 24; i < kPageSize; i += 8) {
     u64 x = r.next();
     std::memcpy(out + i, &x, 8);
   }
-  u64 stamp[2] = {pfn, seed ^ 1};
+  const u64 stamp[3] = {pfn, seed, 1};
   std::memcpy(out, stamp, sizeof stamp);
 }
 
@@ -518,8 +519,17 @@ void gen_mixed_page(std::uint64_t pfn, std::uint64_t seed, std::uint64_t round, 
       std::memcpy(out + i, &x, 8);
     }
   }
-  u64 stamp[2] = {pfn, seed ^ round};
+  const u64 stamp[3] = {pfn, seed, round};
   std::memcpy(out, stamp, sizeof stamp);
+}
+
+std::uint64_t gen_max_size(const GenOptions& opt) {
+  // Inverse of the pfn range the generators derive: size / (page + entry).
+  u64 pfns = ~u64{0};
+  if (opt.legacy) pfns = u64{1} << 28;
+  else if (!opt.hvm) pfns = u64{1} << 32;
+  if (pfns == ~u64{0}) return pfns;
+  return pfns * (kPageSize + 8) + (kPageSize + 7);
 }
 
 GenResult generate(int fd, const GenOptions& opt) {

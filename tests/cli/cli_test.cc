@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cli_util.h"
+#include "common/output.h"
 
 namespace xsr::test {
 namespace {
@@ -254,6 +255,7 @@ TEST(ConvertLegacyStream, SigtermMidConversionRemovesTheTemporaryOutput) {
   const std::string out = std::string(dir) + "/out.v3";
   pid_t pid = ::fork();
   if (pid == 0) {
+    ::setenv(xsr::cli::Output::kNamedTempEnv, "1", 1);  // a temporary file the test can see
     ::dup2(ip[0], 0);
     execl(convert_bin().c_str(), "convert-legacy-stream", "-i", "0", "-o", out.c_str(), "-w", "64", "-g",
           "hvm", static_cast<char*>(nullptr));

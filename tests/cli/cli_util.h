@@ -156,6 +156,7 @@ class Child {
     r.exit = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return r;
   }
+  pid_t pid() const { return pid_; }
   // Peak RSS of the finished child.
   long maxrss_kib() const { return maxrss_kib_; }
 

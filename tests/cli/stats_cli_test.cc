@@ -300,7 +300,7 @@ TEST_F(StatsCli, GenConnectThatCannotBeMadeIsExitTwo) {
   // A Unix socket path longer than sockaddr_un holds: no retrying that.
   // The peer, not the input, failed: status 2.
   Result r = run({xsr_bin(), "gen", "--connect", "unix:/" + std::string(200, 'x'), "--size", "64K"});
-  EXPECT_EQ(r.exit, 2);
+  EXPECT_EQ(r.exit, 2);  // a peer that cannot be reached is an output failure
   EXPECT_EQ(lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("too long"), std::string::npos) << r.err;
 }

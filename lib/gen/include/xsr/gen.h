@@ -1,7 +1,8 @@
 // `xsr gen`: deterministic (seeded) v2/v3 streams for tests and benchmarks,
 // libxc, libxl or xl-wrapped, PV or HVM, from kilobytes to tens of GiB,
-// with optional checkpoints. Each page is stamped with its pfn and the seed,
-// so a reader can check any page it extracts.
+// with optional checkpoints. Each page is stamped with its pfn and the seed
+// (its first 16 bytes) and the round (the next 8: 1, or 3 for the pages a
+// checkpoint resends), so a reader can check any page it extracts.
 #pragma once
 
 #include <cstdint>
@@ -50,16 +51,26 @@ struct GenResult {
   Error error;                  // a bad option (Errc::usage) or the output's failure
 };
 
-// Writes the stream to fd (a file, pipe or socket) with large writes.
+// Writes the stream to fd (a file, pipe or socket) with large writes. It
+// stops at the first failed write (EPIPE, ENOSPC), which is the error.
 GenResult generate(int fd, const GenOptions& opt);
 
-// The 4 KiB page the generator writes for pfn under seed (for checks).
+// The largest `size` the stream `opt` describes can have: a PV stream's
+// P2M frame list names its last pfn in 32 bits, a legacy stream's pfn
+// entries keep 28 bits for the pfn; an HVM stream has no such bound.
+std::uint64_t gen_max_size(const GenOptions& opt);
+
+// Vcpus a generated stream may have (a legacy stream's vcpu map is 64 bits).
+constexpr std::uint32_t kGenMaxVcpus = 64;
+
+// The 4 KiB page the generator writes for pfn under seed in the first
+// round (for checks): {pfn, seed, 1} in its first 24 bytes.
 void gen_page(std::uint64_t pfn, std::uint64_t seed, std::byte* out);
 
 // A page of `mixed_pages` content, stamped like gen_page: about a third
 // zero, two fifths text-like (skewed 8-byte words from a small vocabulary,
 // ~3x compressible), the rest random; chosen and filled from pfn, seed and
-// round (the seed-xor-round word of the stamp).
+// round; its first 24 bytes are {pfn, seed, round}.
 void gen_mixed_page(std::uint64_t pfn, std::uint64_t seed, std::uint64_t round, std::byte* out);
 
 // Parses "16G", "512M", "4096", "1.5G"; false on junk.
