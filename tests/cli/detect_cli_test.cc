@@ -13,15 +13,9 @@
 namespace xsr::test {
 namespace {
 
-class DetectCli : public ::testing::Test {
+class DetectCli : public TempDirTest {
  protected:
-  void SetUp() override {
-    char d[] = "/tmp/xsr-detect-cli-XXXXXX";
-    ASSERT_NE(::mkdtemp(d), nullptr);
-    dir_ = d;
-  }
-  void TearDown() override { (void)!std::system(("rm -rf '" + dir_ + "'").c_str()); }
-  std::string path(const std::string& f) const { return dir_ + "/" + f; }
+  DetectCli() : TempDirTest("detect-cli") {}
   std::string make(const std::string& name, const std::vector<std::byte>& bytes) {
     write_file(path(name), bytes);
     return path(name);
@@ -33,7 +27,6 @@ class DetectCli : public ::testing::Test {
     if (cmd == "relay") return run({xsr_bin(), cmd, in, "-o", path("out.relay")});
     return run({xsr_bin(), cmd, in});
   }
-  std::string dir_;
 };
 
 const char* const kReaders[] = {"verify", "inspect", "extract", "convert", "relay"};

@@ -10,15 +10,9 @@
 namespace xsr::test {
 namespace {
 
-class ImageCli : public ::testing::Test {
+class ImageCli : public TempDirTest {
  protected:
-  void SetUp() override {
-    char d[] = "/tmp/xsr-image-cli-XXXXXX";
-    ASSERT_NE(::mkdtemp(d), nullptr);
-    dir_ = d;
-  }
-  void TearDown() override { (void)!std::system(("rm -rf '" + dir_ + "'").c_str()); }
-  std::string path(const std::string& f) const { return dir_ + "/" + f; }
+  ImageCli() : TempDirTest("image-cli") {}
   // An xl-wrapped libxl HVM image of about 8 MiB with 2 vcpus (seed 7).
   std::string make_image(const std::string& name, std::vector<std::string> extra = {}) {
     std::vector<std::string> argv{xsr_bin(), "gen",    "--size", "8M", "--format",
@@ -40,7 +34,6 @@ class ImageCli : public ::testing::Test {
     EXPECT_EQ(r.exit, 0) << r.err;
     return r.out;
   }
-  std::string dir_;
 };
 
 TEST_F(ImageCli, InspectJsonHoldsTheGeneratedImagesFacts) {

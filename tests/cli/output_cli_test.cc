@@ -22,15 +22,9 @@ namespace {
 
 using Json = cli::Json;
 
-class OutputCli : public ::testing::Test {
+class OutputCli : public TempDirTest {
  protected:
-  void SetUp() override {
-    char d[] = "/tmp/xsr-output-cli-XXXXXX";
-    ASSERT_NE(::mkdtemp(d), nullptr);
-    dir_ = d;
-  }
-  void TearDown() override { (void)!std::system(("rm -rf '" + dir_ + "'").c_str()); }
-  std::string path(const std::string& f) const { return dir_ + "/" + f; }
+  OutputCli() : TempDirTest("output-cli") {}
   // The names in the directory, sorted.
   std::set<std::string> listing() const {
     std::set<std::string> names;
@@ -46,7 +40,6 @@ class OutputCli : public ::testing::Test {
     EXPECT_EQ(r.exit, 0) << r.err;
     return path(name);
   }
-  std::string dir_;
 };
 
 // What `xsr gen --size 1M` says when done.

@@ -27,15 +27,9 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-class StatsCli : public ::testing::Test {
+class StatsCli : public TempDirTest {
  protected:
-  void SetUp() override {
-    char d[] = "/tmp/xsr-stats-cli-XXXXXX";
-    ASSERT_NE(::mkdtemp(d), nullptr);
-    dir_ = d;
-  }
-  void TearDown() override { (void)!std::system(("rm -rf '" + dir_ + "'").c_str()); }
-  std::string path(const std::string& f) const { return dir_ + "/" + f; }
+  StatsCli() : TempDirTest("stats-cli") {}
   std::uint64_t size_of(const std::string& f) const {
     struct stat st {};
     EXPECT_EQ(::stat(f.c_str(), &st), 0) << f;
@@ -62,7 +56,6 @@ class StatsCli : public ::testing::Test {
             "      s[-1]['bytes'] == d['bytes'], d['max_rss_kib'] > 0, d['cpu_seconds'] >= 0)\n",
         json_file);
   }
-  std::string dir_;
 };
 
 const char kAllTrue[] = "True True True True True True True\n";

@@ -12,15 +12,9 @@
 namespace xsr::test {
 namespace {
 
-class XsrCli : public ::testing::Test {
+class XsrCli : public TempDirTest {
  protected:
-  void SetUp() override {
-    char d[] = "/tmp/xsr-xsr-cli-XXXXXX";
-    ASSERT_NE(::mkdtemp(d), nullptr);
-    dir_ = d;
-  }
-  void TearDown() override { (void)!std::system(("rm -rf '" + dir_ + "'").c_str()); }
-  std::string path(const std::string& f) const { return dir_ + "/" + f; }
+  XsrCli() : TempDirTest("xsr-cli") {}
   // The names in the test's directory, one a line (what a run left).
   std::string listing() { return run({"/bin/ls", "-A", dir_}).out; }
   // `xsr ARGS` must be a usage error saying exactly `line`.
@@ -34,7 +28,6 @@ class XsrCli : public ::testing::Test {
     EXPECT_EQ(r.out, "") << cmd;
     EXPECT_EQ(listing(), "") << cmd << "left files behind";
   }
-  std::string dir_;
 };
 
 const char* const kCommands[] = {"verify", "convert", "inspect", "extract", "relay", "gen"};
