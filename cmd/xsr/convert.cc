@@ -26,9 +26,7 @@ po::options_description convert_options() {
       "The toolstack width, guest type and an xl or libvirt header are detected;\n"
       "options override. OUT follows xsr's output rule (a FILE appears only once\n"
       "complete; a device or FIFO is written in place; OUT may not be IN); a FILE\n"
-      "named .zst, .gz, .xz or .bz2 is compressed with that codec.\n"
-      "Exit status: 0 converted, 1 bad or truncated input, 2 usage, unsupported or\n"
-      "output failure.\n\nOptions");
+      "named .zst, .gz, .xz or .bz2 is compressed with that codec.\n\nOptions");
   // clang-format off
   desc.add_options()
       ("help,h", "show this help")

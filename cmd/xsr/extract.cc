@@ -28,8 +28,7 @@ po::options_description extract_options() {
       "page as a hex dump instead. IMAGE is FILE, FD or -; RAW is FILE or FD and must\n"
       "be a regular file, not IMAGE. A FILE output appears only once complete; a new\n"
       "one is created 0600 (guest memory), a replaced one keeps its mode and owner.\n"
-      "Exit status: 0 done, 1 bad or truncated image or page not in the image, 2\n"
-      "usage or output failure.\n\nOptions");
+      "A --page the image holds no body for is status 1.\n\nOptions");
   // clang-format off
   desc.add_options()
       ("help,h", "show this help")

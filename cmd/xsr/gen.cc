@@ -31,7 +31,7 @@ po::options_description gen_options() {
       "OUT follows xsr's output rule (a FILE appears only once complete; a device or\n"
       "FIFO is written in place); a FILE named .zst, .gz, .xz or .bz2 is compressed\n"
       "with that codec. A --size that does not fit in the free space of a file's\n"
-      "file system is refused. Exit status: 0 written, 2 usage or output failure.\n"
+      "file system is refused.\n"
       "--connect sends it over one connection (HOST:PORT, [V6ADDR]:PORT or unix:PATH,\n"
       "retried for 10 s while nobody listens) instead. --rate paces it: RATE bytes\n"
       "per second at most on average since the start (K, M, G: binary, so 500M is\n"

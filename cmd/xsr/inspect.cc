@@ -19,8 +19,8 @@ po::options_description inspect_options() {
       "pfns, range, holes, pages sent twice), vcpus and their context records, HVM\n"
       "params, TSC info, checkpoints and emulator records. Page bodies are not read.\n"
       "IMAGE is FILE, FD or - (stdin, the default). A legacy (Xen <= 4.5) image is\n"
-      "converted on the way in and described as the v3 stream it converts to.\n"
-      "Exit status: 0 valid, 1 invalid or truncated (the valid prefix is described), 2 usage.\n\nOptions");
+      "converted on the way in and described as the v3 stream it converts to. An\n"
+      "invalid or truncated image is described up to the error (status 1).\n\nOptions");
   // clang-format off
   desc.add_options()
       ("help,h", "show this help")

@@ -33,9 +33,8 @@ po::options_description relay_options() {
       "IN: FILE, FD number or - (stdin), or --listen; OUT: FD, - (stdout), FILE, or\n"
       "--connect. ADDR: HOST:PORT, [IPV6]:PORT or unix:PATH. A FILE output follows\n"
       "xsr's output rule (it appears only once complete; a device or FIFO is\n"
-      "written in place; it may not be IN).\n"
-      "Exit status: 0 forwarded whole, 1 invalid, truncated, timed out or a peer\n"
-      "failed, 2 usage or tool error.\n\nOptions");
+      "written in place; it may not be IN). A silent sender past --timeout is an\n"
+      "input failure (1); a receiver that leaves or takes nothing is an output one (2).\n\nOptions");
   // clang-format off
   desc.add_options()
       ("help,h", "show this help")

@@ -30,8 +30,7 @@ po::options_description verify_options() {
       "gzip, zstd, xz and bzip2 compressed input is decompressed on the fly.\n"
       "--listen accepts one connection (HOST:PORT, [V6ADDR]:PORT or unix:PATH) and\n"
       "verifies what arrives; with port 0 the port taken is said on stderr\n"
-      "('xsr verify: listening on 127.0.0.1:PORT').\n"
-      "Exit status: 0 valid, 1 invalid or truncated (or no connection), 2 tool error.\n\nOptions");
+      "('xsr verify: listening on 127.0.0.1:PORT'); no connection in time is status 1.\n\nOptions");
   // clang-format off
   desc.add_options()
       ("help,h", "show this help")

@@ -6,7 +6,10 @@
 namespace xsr_cmd {
 
 int print_help(const po::options_description& desc) {
-  std::cout << desc;
+  std::cout << desc
+            << "\nExit status: 0 done; 1 the input is invalid, truncated, unreadable, missing or\n"
+               "not a Xen save image; 2 a bad command line, or an output, a peer or xsr itself\n"
+               "failed (a full disk, a closed pipe, an unwritable file).\n";
   return cli::kOk;
 }
 

@@ -37,6 +37,12 @@ TEST_F(XsrCli, EachSubcommandNameReachesItsCommand) {
     Result r = run({xsr_bin(), c, "--help"});
     EXPECT_EQ(r.exit, 0) << c << r.err;
     EXPECT_EQ(r.out.rfind("Usage: xsr " + std::string(c) + " [options]", 0), 0u) << c << r.out;
+    // One exit-status table, the README's, at the end of every help.
+    const std::string table =
+        "\nExit status: 0 done; 1 the input is invalid, truncated, unreadable, missing or\n"
+        "not a Xen save image; 2 a bad command line, or an output, a peer or xsr itself\n"
+        "failed (a full disk, a closed pipe, an unwritable file).\n";
+    EXPECT_EQ(r.out.substr(r.out.size() - std::min(r.out.size(), table.size())), table) << c;
     EXPECT_EQ(r.err, "") << c;
     // A parse error names the subcommand it went to.
     r = run({xsr_bin(), c, "--no-such-option"});
