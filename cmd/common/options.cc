@@ -124,6 +124,8 @@ std::unique_ptr<RunStats> make_stats(const po::variables_map& vm, const char* cm
     usage_error(cmd, std::string("--stats-interval ") + help.interval_rule);
   if (vm.count("stats-json") && vm["stats-json"].as<std::string>().empty())
     usage_error(cmd, "--stats-json needs a file name");
+  // -q silences the lines too: --stats-json still records the run.
+  quiet = quiet || (vm.count("quiet") && vm["quiet"].as<bool>());
   const bool lines = vm["stats"].as<bool>() && !quiet;
   if (!lines && !vm.count("stats-json")) return nullptr;
   auto stats = std::make_unique<RunStats>(cmd, lines, iv);

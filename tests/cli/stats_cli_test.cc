@@ -146,6 +146,22 @@ TEST_F(StatsCli, VerifyStatsJsonAgreesWithVerifyJson) {
   EXPECT_EQ(p.out, size + " True True True True None\n") << p.err;
 }
 
+TEST_F(StatsCli, QuietSilencesTheLinesButKeepsTheJson) {
+  const std::string f = path("g"), j = path("q.json");
+  ASSERT_EQ(run({xsr_bin(), "gen", "--size", "1M", "-o", f}).exit, 0);
+  for (const char* cmd : {"verify", "convert"}) {
+    std::vector<std::string> a = {xsr_bin(), cmd, "-q", "--stats", "--stats-json", j};
+    if (std::string(cmd) == "convert") a.insert(a.end(), {"--width", "64", "--guest", "hvm"});
+    a.push_back(std::string(cmd) == "convert" ? fixture("sample/legacy-hvm.xl.bin") : f);
+    if (std::string(cmd) == "convert") a.push_back(path("out"));
+    Result r = run(a);
+    EXPECT_EQ(r.exit, 0) << cmd << r.err;
+    EXPECT_EQ(r.err, "") << cmd;
+    EXPECT_EQ(r.out, "") << cmd;
+    EXPECT_EQ(check_common(j, cmd), kAllTrue) << cmd;
+  }
+}
+
 TEST_F(StatsCli, AnInvalidStreamsStatsJsonSaysWhy) {
   const std::string j = path("v.json");
   Result r = run({xsr_bin(), "verify", "--stats-json", j, fixture("invalid/pagedata-reserved-pfn-bits.bin")});
