@@ -46,7 +46,7 @@ Json type_counts(Layer layer, const Counts& counts) {
 }  // namespace
 
 Json verify_json(const std::string& input, const Error& err, const StreamStats& st, double seconds,
-                 const std::optional<Compression>& compression) {
+                 const std::optional<Compression>& compression, std::int64_t after_end) {
   Json j;
   j["schema"] = "xsr-verify/1";
   j["input"] = input;
@@ -63,6 +63,7 @@ Json verify_json(const std::string& input, const Error& err, const StreamStats& 
   j["legacy_converted"] = st.legacy_converted;
   j["bytes"] = st.bytes;
   j["bytes_read"] = st.bytes_read;
+  j["bytes_after_end"] = after_end >= 0 ? Json(after_end) : Json(nullptr);
   j["compression"] = compression_json(compression);
   j["records"] = st.records;
   j["pages"] = st.pages;

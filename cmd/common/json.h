@@ -35,7 +35,9 @@ Json verdict_json(const std::string& error);
 // `xsr verify --json`: the verdict and counts of one verification, and the
 // input's compression when it had one (docs/verify-json.md, schema
 // "xsr-verify/1").
+// `after_end`: bytes of a file after a valid stream's END (-1: not known,
+// as for a pipe, or not asked, as for an invalid stream).
 Json verify_json(const std::string& input, const Error& err, const StreamStats& st, double seconds,
-                 const std::optional<Compression>& compression = std::nullopt);
+                 const std::optional<Compression>& compression = std::nullopt, std::int64_t after_end = -1);
 
 }  // namespace xsr::cli

@@ -210,18 +210,19 @@ int cmd_verify(int argc, char** argv) {
     stats_ok =
         cli::write_stats_json(stats.get(), vm, "verify", cli::verdict_json(e ? e.message() : std::string()));
   }
+  // Bytes after END in a file: Xen's restore stops at END and never reads them.
+  const std::int64_t after = e ? -1 : src.source->remaining();
   if (json)
-    cli::print(
-        stdout, "%s",
-        cli::dump(cli::verify_json(in.name, e, st, secs, xsr::compression_of(*src.source)), 2).c_str());
+    cli::print(stdout, "%s",
+               cli::dump(cli::verify_json(in.name, e, st, secs, xsr::compression_of(*src.source), after), 2)
+                   .c_str());
   if (e) {
     if (!quiet) cli::print(stderr, "xsr verify: %s: %s\n", in.name.c_str(), e.message().c_str());
     return cli::exit_status(e);
   }
   if (!stats_ok) return cli::kOutput;
   if (!quiet && !json) print_valid(in.name, st);
-  // Bytes after END in a file: Xen's restore stops at END and never reads them.
-  if (const std::int64_t after = src.source->remaining(); after > 0 && !quiet)
+  if (after > 0 && !quiet)
     cli::print(stderr, "xsr verify: note: %s: %lld bytes after the stream's END (not part of the image)\n",
                in.name.c_str(), static_cast<long long>(after));
   return cli::kOk;

@@ -146,6 +146,24 @@ TEST_F(DetectCli, BytesAfterEndInAFileGetANote) {
             "xsr verify: note: " + junk + ": 4 bytes after the stream's END (not part of the image)\n");
   r = run({xsr_bin(), "verify", "-q", junk});
   EXPECT_EQ(r.err, "");
+  // --json: the count; 0 for a clean file; null for a pipe (not known).
+  r = run({xsr_bin(), "verify", "--json", junk});
+  EXPECT_NE(r.out.find("\"bytes_after_end\": 4,"), std::string::npos) << r.out;
+  r = run({xsr_bin(), "verify", "--json", clean});
+  EXPECT_NE(r.out.find("\"bytes_after_end\": 0,"), std::string::npos) << r.out;
+  const int fd = ::open(junk.c_str(), O_RDONLY | O_CLOEXEC);
+  int p[2];
+  ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+  std::thread feed([&] {
+    const std::vector<std::byte> all = read_all_fd(fd);
+    (void)!::write(p[1], all.data(), all.size());
+    ::close(p[1]);
+  });
+  r = run({xsr_bin(), "verify", "--json", "-"}, p[0]);
+  feed.join();
+  ::close(p[0]);
+  ::close(fd);
+  EXPECT_NE(r.out.find("\"bytes_after_end\": null,"), std::string::npos) << r.out;
 }
 
 TEST_F(DetectCli, CountsOfOneAreSingular) {

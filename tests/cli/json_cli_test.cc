@@ -12,7 +12,8 @@ namespace {
 // verify --json's keys, in order (docs/verify-json.md).
 const char* const kVerifyKeys =
     "['schema', 'input', 'verdict', 'error', 'container', 'libxc_version', 'guest_type', 'xen_version', "
-    "'legacy_converted', 'bytes', 'bytes_read', 'compression', 'records', 'pages', 'checkpoints', 'seconds', "
+    "'legacy_converted', 'bytes', 'bytes_read', 'bytes_after_end', 'compression', 'records', 'pages', "
+    "'checkpoints', 'seconds', "
     "'libxc_records', 'libxl_records', 'optional_records', 'pfns_by_type']\n";
 
 // inspect --json's keys, in order, and its two nested objects'.
