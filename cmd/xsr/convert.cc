@@ -82,6 +82,7 @@ xsr::ConvertOptions conversion_options(const po::variables_map& vm, const xsr::L
   if (g.libvirt && !opt.libxl)
     cli::usage_error("convert", "a libvirt header can only front a libxl stream (--format libxl)");
   opt.skip_qemu = vm["skip-qemu"].as<bool>();
+  opt.python_bytes = false;
   opt.stream_version = cli::stream_version("convert", vm["stream-version"].as<unsigned>());
   return opt;
 }

@@ -54,6 +54,19 @@ std::string py_bytes_repr(const std::byte* p, std::size_t n) {
 constexpr std::size_t kMaxXenstoreData = 4 << 20;
 constexpr std::size_t kMaxHvmParams = 1 << 16;
 
+// Bytes quoted in an error: as Python's repr (the reference's words), or
+// 'text' when all printable, else 0x and hex digits.
+std::string quoted_bytes(const std::byte* p, std::size_t n, bool python) {
+  if (python) return py_bytes_repr(p, n);
+  bool text = true;
+  for (std::size_t i = 0; i < n; ++i)
+    text = text && static_cast<unsigned char>(p[i]) >= 0x20 && static_cast<unsigned char>(p[i]) < 0x7f;
+  if (text) return "'" + std::string(reinterpret_cast<const char*>(p), n) + "'";
+  std::string o = "0x";
+  for (std::size_t i = 0; i < n; ++i) o += strprintf("%02x", static_cast<unsigned>(p[i]));
+  return o;
+}
+
 class Converter {
  public:
   Converter(Source& in, Sink& out, const ConvertOptions& o)
@@ -329,8 +342,9 @@ Error Converter::pv_extended_info() {
       if (Error e = skip(blk.size - 4, "xcnt block")) return e;
       info(strprintf("xcnt sz 0x%x", xsave_len_));
     } else {
-      return fail(Errc::bad_record, "Unrecognised extended block " +
-                                        py_bytes_repr(reinterpret_cast<const std::byte*>(blk.id), 4));
+      return fail(Errc::bad_record,
+                  "Unrecognised extended block " +
+                      quoted_bytes(reinterpret_cast<const std::byte*>(blk.id), 4, o_.python_bytes));
     }
     so_far += blk.size;
   }
@@ -654,8 +668,9 @@ Error Converter::qemu() {
   if (Error e = read(sig, sizeof sig, "qemu signature")) return e;
   info("Qemu signature: " + py_bytes_repr(reinterpret_cast<const std::byte*>(sig), sizeof sig));
   if (std::memcmp(sig, legacy::kQemuSignature, sizeof sig) != 0)
-    return fail(Errc::unsupported, "Unrecognised Qemu sig " +
-                                       py_bytes_repr(reinterpret_cast<const std::byte*>(sig), sizeof sig));
+    return fail(Errc::unsupported,
+                "Unrecognised Qemu sig " +
+                    quoted_bytes(reinterpret_cast<const std::byte*>(sig), sizeof sig, o_.python_bytes));
   u32 size = 0;
   if (Error e = read(size, "qemu record size")) return e;
   if (o_.libxl) {

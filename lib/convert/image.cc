@@ -86,6 +86,7 @@ Error ImageInput::open(Source& raw) {
   opt.xl = guess_.xl;
   opt.libvirt = guess_.libvirt;
   opt.libxl = true;  // keeps the qemu record as an EMULATOR_CONTEXT record
+  opt.python_bytes = false;
   if (Error e = converter_.start([this, opt](int w) {
         Sink sink(w);
         return convert_legacy(*raw_, sink, opt).error;

@@ -315,6 +315,7 @@ Error verify_held(HoldingSource& src, Forwarder& fw, const HoldQueue& st, const 
 
 ConvertOptions relay_convert_options(const RelayOptions& opt, const LegacyGuess& g) {
   ConvertOptions co = opt.conv;
+  co.python_bytes = false;
   if (co.width == 0) co.width = g.width;
   if (co.guest == GuestType::unknown) co.guest = g.guest;
   co.xl = co.xl || g.xl;

@@ -199,5 +199,28 @@ TEST_F(DetectCli, AForcedIoPathAPipeCannotTakeIsRefused) {
   ::close(p[0]);
 }
 
+TEST_F(DetectCli, BytesInAConversionErrorAreHexNotPythonLiterals) {
+  std::vector<std::byte> img = read_file(fixture("legacy/pv64-ext-unknown-block.bin"));
+  const std::string id = "xtra";
+  auto at = std::search(img.begin(), img.end(), reinterpret_cast<const std::byte*>(id.data()),
+                        reinterpret_cast<const std::byte*>(id.data()) + 4);
+  ASSERT_NE(at, img.end());
+  Result r = run({xsr_bin(), "convert", fixture("legacy/pv64-ext-unknown-block.bin"), path("o")});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(r.err, "xsr convert: " + fixture("legacy/pv64-ext-unknown-block.bin") +
+                       ": offset 0x144c: PV extended info: Unrecognised extended block 'xtra'\n");
+  const std::byte odd[4] = {std::byte{0x00}, std::byte{0x01}, std::byte{0xfe}, std::byte{0x7f}};
+  std::copy(odd, odd + 4, at);
+  const std::string in = make("odd-block.bin", img);
+  r = run({xsr_bin(), "convert", in, path("o")});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(r.err, "xsr convert: " + in +
+                       ": offset 0x144c: PV extended info: Unrecognised extended block 0x0001fe7f\n");
+  // The drop-in keeps the reference's words.
+  r = run({convert_bin(), "-i", in, "-o", path("o2"), "-w", "64", "-g", "pv"});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_NE(r.err.find("Unrecognised extended block b'\\x00\\x01\\xfe\\x7f'\n"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace xsr::test

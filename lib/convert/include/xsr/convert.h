@@ -29,6 +29,9 @@ struct ConvertOptions {
   bool libvirt = false;                  // the input starts with a libvirt header
   bool skip_qemu = false;                // libxc output: leave the qemu tail out (and unread)
   std::uint32_t stream_version = 3;      // 2: no STATIC_DATA_END (Xen 4.6-4.13)
+  // Bytes quoted in error messages as the reference prints them (Python's
+  // b'\x00...'); false: 'text' when printable, else hex (xsr's own tools).
+  bool python_bytes = true;
   // The reference's -v lines, byte for byte; null: not wanted.
   std::function<void(const std::string&)> info;
   // Called with the input bytes consumed so far, every few page batches.
