@@ -137,9 +137,19 @@ void print_valid(const std::string& name, const xsr::StreamStats& st) {
 // A failed read (damaged compressed data above all) outranks what the
 // verifier made of the bytes before it; a verdict reads a compressed input
 // on to its end, where its CRC or checksum lies.
+// A decompressor may hand out garbage before it sees the damage (a bzip2
+// block's CRC comes at the block's end, up to 900 kB on): after a verdict
+// on such bytes, read on up to 16 MiB to hear of it before blaming them.
 xsr::Error read_error_first(xsr::Error e, xsr::Source& src) {
+  const std::uint64_t at = src.pos();
+  if (e && e.code != xsr::Errc::io && xsr::compression_of(src))
+    for (std::uint64_t left = 16u << 20; left > 0 && !src.error();) {
+      const std::uint64_t n = src.skip(std::min<std::uint64_t>(left, 1u << 20));
+      if (n == 0) break;
+      left -= n;
+    }
   if ((e ? e.code != xsr::Errc::io : src.finish() != 0) && src.error())
-    return xsr::Error::io(src.pos(), "read failed: " + src.error_text());
+    return xsr::Error::io(e ? e.offset : at, "read failed: " + src.error_text());
   return e;
 }
 

@@ -222,5 +222,22 @@ TEST_F(DetectCli, BytesInAConversionErrorAreHexNotPythonLiterals) {
   EXPECT_NE(r.err.find("Unrecognised extended block b'\\x00\\x01\\xfe\\x7f'\n"), std::string::npos) << r.err;
 }
 
+TEST_F(DetectCli, DamagedCompressedDataIsNamedNotTheGarbageItDecodedTo) {
+  GenOptions g;
+  g.size = 4 << 20;
+  g.mixed_pages = true;
+  const std::string img = make("img", gen_bytes(g));
+  ASSERT_EQ(run({"/bin/bzip2", "-k", img}).exit, 0);
+  std::vector<std::byte> z = read_file(img + ".bz2");
+  ASSERT_GT(z.size(), 5000u);
+  z[5000] ^= std::byte{0x10};  // inside the first block: garbage comes out before its CRC is checked
+  const std::string bad = make("bad.bz2", z);
+  Result r = run({xsr_bin(), "verify", bad});
+  EXPECT_EQ(r.exit, 1);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find(": read failed: bzip2 data corrupt before compressed byte "), std::string::npos)
+      << r.err;
+}
+
 }  // namespace
 }  // namespace xsr::test
