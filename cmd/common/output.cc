@@ -80,6 +80,19 @@ std::string cannot_create(const std::string& name, int e) {
   return "cannot create " + name + ": " + std::strerror(e);
 }
 
+// The descriptor of ours a path names (/dev/stdout, /dev/stderr, /dev/fd/N,
+// /proc/self/fd/N), or -1. Such a path is that descriptor: written where
+// it points (a shell's >> stays an append), never replaced by a rename.
+int own_descriptor(const std::string& path) {
+  if (path == "/dev/stdout") return 1;
+  if (path == "/dev/stderr") return 2;
+  for (const char* dir : {"/dev/fd/", "/proc/self/fd/"}) {
+    const std::string d = dir;
+    if (path.compare(0, d.size(), d) == 0) return parse_fd(path.substr(d.size()));
+  }
+  return -1;
+}
+
 }  // namespace
 
 void note_input(const std::string& spec) {
@@ -120,6 +133,11 @@ bool Output::open(const std::string& spec, std::string* err, const OutputRules& 
 }
 
 bool Output::open_file(const std::string& path, std::string* err, const OutputRules& rules) {
+  if (const int fd = own_descriptor(path); fd >= 0 && ::fcntl(fd, F_GETFD) >= 0) {
+    if (!open(std::to_string(fd), err, rules)) return false;
+    name_ = path;
+    return true;
+  }
   name_ = path;
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {

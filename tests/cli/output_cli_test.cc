@@ -363,5 +363,28 @@ TEST_F(OutputCli, StatsJsonIsWrittenOnEarlyFailures) {
   }
 }
 
+// /dev/stdout, /dev/fd/N and /proc/self/fd/N name a descriptor the run was
+// given: written through it (a shell's >> appends), never renamed over.
+TEST_F(OutputCli, APathNamingOurOwnDescriptorIsThatDescriptor) {
+  for (const std::string name : {"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"}) {
+    const std::string f = path("appended");
+    write_file(f, {std::byte{'k'}, std::byte{'e'}, std::byte{'e'}, std::byte{'p'}});
+    struct stat before {};
+    ASSERT_EQ(::stat(f.c_str(), &before), 0);
+    const int fd = ::open(f.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    Result r = run({xsr_bin(), "gen", "--size", "64K", "-o", name}, -1, fd, 1);
+    ::close(fd);
+    EXPECT_EQ(r.exit, 0) << name << r.err;
+    struct stat after {};
+    ASSERT_EQ(::stat(f.c_str(), &after), 0);
+    EXPECT_EQ(after.st_ino, before.st_ino) << name << ": replaced by a rename";
+    const std::vector<std::byte> got = read_file(f);
+    ASSERT_GT(got.size(), 4u);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(got.data()), 4), "keep") << name;
+    EXPECT_EQ(r.err.rfind("xsr gen: " + std::to_string(got.size() - 4) + " bytes, ", 0), 0u) << name << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace xsr::test
