@@ -119,8 +119,12 @@ bool Output::refuse(const std::string& why, std::string* err) {
 
 bool Output::open(const std::string& spec, std::string* err, const OutputRules& rules) {
   if (spec != "-" && parse_fd(spec) < 0) return open_file(spec, err, rules);
-  fd_ = spec == "-" ? 1 : parse_fd(spec);
-  name_ = display_name(spec, "<stdout>");
+  return open_fd(spec == "-" ? 1 : parse_fd(spec), display_name(spec, "<stdout>"), err, rules);
+}
+
+bool Output::open_fd(int fd, const std::string& name, std::string* err, const OutputRules& rules) {
+  fd_ = fd;
+  name_ = name;
   struct stat st;
   if (::fstat(fd_, &st) != 0) return refuse("cannot write " + name_ + ": " + std::strerror(errno), err);
   if (const Noted* in = same_as_input(st))
@@ -133,11 +137,8 @@ bool Output::open(const std::string& spec, std::string* err, const OutputRules& 
 }
 
 bool Output::open_file(const std::string& path, std::string* err, const OutputRules& rules) {
-  if (const int fd = own_descriptor(path); fd >= 0 && ::fcntl(fd, F_GETFD) >= 0) {
-    if (!open(std::to_string(fd), err, rules)) return false;
-    name_ = path;
-    return true;
-  }
+  if (const int fd = own_descriptor(path); fd >= 0 && ::fcntl(fd, F_GETFD) >= 0)
+    return open_fd(fd, path, err, rules);
   name_ = path;
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {

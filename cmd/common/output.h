@@ -76,6 +76,8 @@ class Output {
   bool refuse(const std::string& why, std::string* err);
   bool open_in_place(const std::string& path, std::string* err);
   bool open_temp(const std::string& target, const struct stat* old, mode_t mode, std::string* err);
+  // A descriptor the run was given, shown as `name`: written in place.
+  bool open_fd(int fd, const std::string& name, std::string* err, const OutputRules& rules);
   bool link_into_place(std::string* err);
 
   int fd_ = -1;
