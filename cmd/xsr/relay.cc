@@ -72,6 +72,7 @@ po::options_description relay_options() {
 // --convert and the options that shape the conversion.
 void conversion_request(const po::variables_map& vm, xsr::RelayOptions& opt) {
   opt.convert = vm["convert"].as<bool>();
+  opt.refuse_non_streams = true;
   if (vm.count("width")) opt.conv.width = cli::width_bits("relay", "--width", vm["width"].as<unsigned>());
   if (vm.count("guest")) opt.conv.guest = cli::guest_type("relay", vm["guest"].as<std::string>());
   if (vm.count("convert-format"))

@@ -232,7 +232,7 @@ class Conversion {
     Source& raw = in.source();
     if (!opt.convert) {
       // Without --convert only a v2/v3 stream goes on: say what else it is.
-      if (opt.verify.format != Format::autodetect) return {};
+      if (!opt.refuse_non_streams || opt.verify.format != Format::autodetect) return {};
       std::string why;
       const ImageKind kind = image_kind(raw, &why);
       if (kind == ImageKind::stream) return {};

@@ -32,6 +32,11 @@ struct RelayOptions {
   // passes unchanged. Width, guest type and headers are detected where
   // `conv` leaves them open (0 / unknown).
   bool convert = false;
+  // Without convert: refuse a legacy image or a non-Xen input at offset 0,
+  // saying what it is (image_kind), before anything is forwarded. Off, the
+  // relay forwards what the walker accepts of it (an xl header) first, so
+  // the output is always the verified prefix.
+  bool refuse_non_streams = false;
   ConvertOptions conv;
   enum class OutFormat { detect, libxc, libxl } conv_format = OutFormat::detect;
 
