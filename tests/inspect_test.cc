@@ -12,6 +12,7 @@
 #include "test_util.h"
 #include "xsr/extract.h"
 #include "xsr/format.h"
+#include "xsr/guest_state.h"
 #include "xsr/image.h"
 #include "xsr/pfnset.h"
 
@@ -80,7 +81,7 @@ class StreamBuilder {
 std::vector<std::byte> hvm_context(u32 vcpus) {
   std::vector<std::byte> b;
   auto entry = [&](std::uint16_t code, std::uint16_t inst, u32 len) {
-    libxc::HvmSaveDescriptor d{code, inst, len};
+    hvm::SaveDescriptor d{code, inst, len};
     StreamBuilder::raw_into(b, &d, sizeof d);
     b.resize(b.size() + len, std::byte{0x11});
   };
@@ -206,6 +207,88 @@ TEST(Inspect, ReportsWhatTheStreamHolds) {
   EXPECT_NE(lines[2].find("STATIC_DATA_END"), std::string::npos);
   EXPECT_NE(lines[3].find("PAGE_DATA"), std::string::npos);
   EXPECT_NE(lines[3].find("(11 pfns, 10 pages)"), std::string::npos);
+}
+
+// The report of an HVM stream whose HVM_CONTEXT holds `blob`.
+InspectReport inspect_blob(const std::vector<std::byte>& blob) {
+  StreamBuilder s;
+  s.record(libxc::STATIC_DATA_END, {});
+  s.page_data({0, 1});
+  s.record(libxc::HVM_CONTEXT, blob);
+  s.end();
+  auto src = memory_source(s.out);
+  InspectReport rep;
+  inspect(*src, InspectOptions{}, rep);
+  return rep;
+}
+
+// A blob entry: descriptor, then `len` bytes (`fill`, or `data`).
+void blob_entry(std::vector<std::byte>& b, std::uint16_t code, std::uint16_t inst, u32 len,
+                const void* data = nullptr) {
+  hvm::SaveDescriptor d{code, inst, len};
+  StreamBuilder::raw_into(b, &d, sizeof d);
+  const std::size_t at = b.size();
+  b.resize(at + len, std::byte{0});
+  if (data) std::memcpy(b.data() + at, data, len);
+}
+
+TEST(Inspect, DecodesTheHvmSaveBlobByName) {
+  std::vector<std::byte> b;
+  hvm::SaveHeader h{hvm::kFileMagic, hvm::kFileVersion, 0x1234, 0x306c3, 2400000};
+  blob_entry(b, hvm::HEADER, 0, sizeof h, &h);
+  for (std::uint16_t v = 0; v < 2; ++v) {
+    blob_entry(b, hvm::CPU, v, sizeof(hvm::HwCpu));
+    blob_entry(b, hvm::LAPIC, v, sizeof(hvm::HwLapic));
+  }
+  blob_entry(b, hvm::CPU_MSRS, 1, 8 + 16);
+  blob_entry(b, hvm::PIC, 0, 8);
+  blob_entry(b, hvm::PIC, 1, 8);
+  blob_entry(b, hvm::END, 0, 0);
+  InspectReport rep = inspect_blob(b);
+  ASSERT_FALSE(rep.error) << rep.error.message();
+  ASSERT_TRUE(rep.hvm_context);
+  EXPECT_TRUE(rep.hvm_context->header);
+  EXPECT_EQ(rep.hvm_context->gtsc_khz, 2400000u);
+  EXPECT_EQ(rep.hvm_context->cpuid, 0x306c3u);
+  EXPECT_EQ(rep.hvm_context->entries, 9u);
+  EXPECT_EQ(rep.hvm_context->warnings, std::vector<std::string>{});
+  EXPECT_EQ(rep.vcpus[0], (std::set<std::string>{"HVM CPU", "HVM LAPIC"}));
+  EXPECT_EQ(rep.vcpus[1], (std::set<std::string>{"HVM CPU", "HVM LAPIC", "HVM CPU_MSR"}));
+  EXPECT_EQ(rep.hvm_domain_state, (std::set<std::string>{"HEADER", "PIC"}));
+  const std::string text = inspect_text("x", rep, false);
+  EXPECT_NE(text.find("hvm context  9 entries, HEADER version 1, cpuid 0x000306c3, 2400000 kHz\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Inspect, WarnsWhereTheHypervisorWouldRefuseTheBlob) {
+  std::vector<std::byte> b;
+  blob_entry(b, hvm::CPU, 0, sizeof(hvm::HwCpu));  // no HEADER first
+  blob_entry(b, 77, 0, 16);                        // unknown typecode, not named
+  blob_entry(b, hvm::LAPIC, 200, 24);              // a vcpu Xen cannot have
+  blob_entry(b, hvm::PIT, 0, 64);                  // longer than its 56
+  InspectReport rep = inspect_blob(b);             // and no END
+  ASSERT_TRUE(rep.hvm_context);
+  EXPECT_FALSE(rep.hvm_context->header);
+  EXPECT_EQ(rep.hvm_context->warnings,
+            (std::vector<std::string>{
+                "no HEADER first", "unknown typecode 77 at blob offset 1040",
+                "LAPIC for vcpu 200 at blob offset 1064: Xen's HVM guests have at most 128",
+                "PIT instance 0 at blob offset 1096 is 64 bytes, longer than its 56", "no END entry"}));
+  EXPECT_EQ(rep.hvm_domain_state, (std::set<std::string>{"PIT"}));  // never TYPE_77
+  const std::string text = inspect_text("x", rep, false);
+  EXPECT_NE(text.find("  warning: no HEADER first\n"), std::string::npos) << text;
+
+  std::vector<std::byte> past;
+  blob_entry(past, hvm::HEADER, 0, 24);
+  hvm::SaveDescriptor d{hvm::HPET, 0, 1048};  // more than the record holds
+  StreamBuilder::raw_into(past, &d, sizeof d);
+  rep = inspect_blob(past);
+  ASSERT_TRUE(rep.hvm_context);
+  ASSERT_EQ(rep.hvm_context->warnings.size(), 3u);
+  EXPECT_EQ(rep.hvm_context->warnings[0], "HEADER magic 0x00000000 is not Xen's 0x54381286");
+  EXPECT_EQ(rep.hvm_context->warnings[2],
+            "HPET at blob offset 32 is 1048 bytes, past the record's end (0 left)");
 }
 
 TEST(Inspect, DescribesTheValidPrefixOfATruncatedStream) {

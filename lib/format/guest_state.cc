@@ -17,7 +17,7 @@ constexpr TypeInfo kTypes[kMaxCode + 1] = {
     {"MTRR", 240, 0, true, false},        {"VIRIDIAN_DOMAIN", 32, 0, false, false},
     {"CPU_XSAVE", 24, 0, true, true},     {"VIRIDIAN_VCPU", 216, 0, true, false},
     {"VMCE_VCPU", 32, 0, true, false},    {"TSC_ADJUST", 8, 0, true, false},
-    {"CPU_MSRS", 8, 0, true, true},
+    {"CPU_MSR", 8, 0, true, true},
 };
 
 constexpr TypeInfo kUnknown{nullptr, 0, 0, false, false};

@@ -1,4 +1,6 @@
 #include "xsr/inspect.h"
+
+#include "hvm_context.h"
 #include "xsr/units.h"
 
 #include <algorithm>
@@ -84,7 +86,7 @@ class Collector final : public StreamObserver {
   }
 
   void record(Layer layer, u32 type, u64 off, u64 len, std::span<const std::byte> body) override {
-    if (layer == Layer::libxc) libxc_record(type, len, body);
+    if (layer == Layer::libxc) libxc_record(type, off, len, body);
     else libxl_record(type, len, body);
     if (opt_.record_line) record_line(layer, type, off, len);
     // Entries count once their record passed (the pfn sets cannot wait).
@@ -116,7 +118,7 @@ class Collector final : public StreamObserver {
     opt_.record_line(l);
   }
 
-  void libxc_record(u32 type, u64 len, std::span<const std::byte> b) {
+  void libxc_record(u32 type, u64 off, u64 len, std::span<const std::byte> b) {
     const bool whole = b.size() == len;
     switch (type) {
       case libxc::X86_PV_INFO:
@@ -145,9 +147,7 @@ class Collector final : public StreamObserver {
           rep_.tsc = InspectReport::Tsc{t.mode, t.khz, t.incarnation, t.nsec};
         }
         break;
-      case libxc::HVM_CONTEXT:
-        if (whole) hvm_context(b);
-        break;
+      case libxc::HVM_CONTEXT: decode_hvm_context(b, off, len, whole, rep_); break;
       case libxc::HVM_PARAMS:
         if (whole && b.size() >= sizeof(libxc::HvmParamsHeader)) {
           const u64 n = std::min<u64>(load<u32>(b.data()), (b.size() - 8) / sizeof(libxc::HvmParam));
@@ -160,20 +160,6 @@ class Collector final : public StreamObserver {
       case libxc::X86_CPUID_POLICY: rep_.cpuid_leaves = len / libxc::kCpuidLeafSize; break;
       case libxc::X86_MSR_POLICY: rep_.msr_entries = len / libxc::kMsrEntrySize; break;
       default: break;
-    }
-  }
-
-  // Walks the HVM save blob's descriptors (bounded by the body).
-  void hvm_context(std::span<const std::byte> b) {
-    std::size_t off = 0;
-    while (b.size() - off >= sizeof(libxc::HvmSaveDescriptor)) {
-      const auto d = load<libxc::HvmSaveDescriptor>(b.data() + off);
-      if (d.typecode == 0) break;
-      if (hvm_save_per_vcpu(d.typecode)) rep_.vcpus[d.instance].insert("HVM " + hvm_save_name(d.typecode));
-      else rep_.hvm_domain_state.insert(hvm_save_name(d.typecode));
-      off += sizeof d;
-      if (d.length > b.size() - off) break;
-      off += d.length;
     }
   }
 
@@ -254,31 +240,21 @@ std::vector<TypeRow> type_rows(const StreamStats& st) {
   return rows;
 }
 
+// xl keeps its config in the optional data as a u32 length (host byte
+// order) then the config, NUL included (tools/xl's save_domain_core_
+// writeconfig): the report holds the config alone. Optional data without
+// that shape is reported as it is.
+void xl_config_text(InspectReport& rep) {
+  if (rep.config_kind != "xl" || rep.config_bytes < 4) return;
+  u32 n = 0;
+  if (rep.config.size() >= 4) std::memcpy(&n, rep.config.data(), 4);
+  if (rep.config.size() < 4 || n > rep.config_bytes - 4) return;
+  rep.config = rep.config.substr(4, n);
+  while (!rep.config.empty() && rep.config.back() == '\0') rep.config.pop_back();
+  rep.config_bytes = n;
+}
+
 }  // namespace
-
-std::string hvm_save_name(unsigned typecode) {
-  static const char* const kNames[] = {
-      "END",     "HEADER",          "CPU",       "PIC",           "IOAPIC",    "LAPIC",      "LAPIC_REGS",
-      "PCI_IRQ", "ISA_IRQ",         "PCI_LINK",  "PIT",           "RTC",       "HPET",       "PMTIMER",
-      "MTRR",    "VIRIDIAN_DOMAIN", "CPU_XSAVE", "VIRIDIAN_VCPU", "VMCE_VCPU", "TSC_ADJUST", "CPU_MSR"};
-  if (typecode < std::size(kNames)) return kNames[typecode];
-  return strprintf("TYPE_%u", typecode);
-}
-
-bool hvm_save_per_vcpu(unsigned typecode) {
-  switch (typecode) {
-    case 2:
-    case 5:
-    case 6:
-    case 14:
-    case 16:
-    case 17:
-    case 18:
-    case 19:
-    case 20: return true;
-    default: return false;
-  }
-}
 
 void inspect(Source& src, const InspectOptions& opt, InspectReport& rep) {
   Collector c(opt, rep);
@@ -288,6 +264,7 @@ void inspect(Source& src, const InspectOptions& opt, InspectReport& rep) {
   vo.progress = opt.progress;
   rep.error = verify(src, vo, rep.stats);
   find_holes(opt, rep);
+  xl_config_text(rep);
 }
 
 std::string inspect_text(const std::string& image, const InspectReport& rep, bool with_config) {
@@ -343,6 +320,13 @@ std::string inspect_text(const std::string& image, const InspectReport& rep, boo
     std::string l;
     for (const auto& r : rep.hvm_domain_state) l += std::string(l.empty() ? "" : " ") + r;
     line("hvm state", l);
+  }
+  if (const auto& hc = rep.hvm_context) {
+    std::string l = counted(hc->entries, "entry", "entries");
+    if (hc->header)
+      l += strprintf(", HEADER version %u, cpuid 0x%08x, %u kHz", hc->version, hc->cpuid, hc->gtsc_khz);
+    line("hvm context", l);
+    for (const auto& w : hc->warnings) o += "  warning: " + w + "\n";
   }
   if (!rep.hvm_params.empty()) {
     line("hvm params", num(rep.hvm_params.size()));
@@ -432,12 +416,25 @@ Json records_json(const StreamStats& st) {
   return {{"total", st.records}, {"by_type", std::move(by_type)}};
 }
 
+Json hvm_context_json(const std::optional<InspectReport::HvmContext>& hc) {
+  if (!hc) return nullptr;
+  Json h = hc->header ? Json{{"magic", hc->magic},
+                             {"version", hc->version},
+                             {"changeset", hc->changeset},
+                             {"cpuid", hc->cpuid},
+                             {"gtsc_khz", hc->gtsc_khz}}
+                      : Json(nullptr);
+  return {
+      {"offset", hc->offset}, {"header", std::move(h)}, {"entries", hc->entries}, {"warnings", hc->warnings}};
+}
+
 // vCPUs, HVM domain state, HVM params, TSC and the p2m range.
 void cpu_json(const InspectReport& rep, Json& o) {
   Json v = Json::array();
   for (const auto& [id, recs] : rep.vcpus) v.push_back({{"id", id}, {"contexts", recs}});
   o["vcpus"] = std::move(v);
   o["hvm_domain_state"] = rep.hvm_domain_state;
+  o["hvm_context"] = hvm_context_json(rep.hvm_context);
   Json hp = Json::array();
   for (const auto& [idx, val] : rep.hvm_params) {
     const std::string_view n = hvm_param_name(idx);

@@ -19,7 +19,8 @@ const char* const kVerifyKeys =
 // inspect --json's keys, in order, and its two nested objects'.
 const char* const kInspectKeys =
     "['schema', 'image', 'valid', 'error', 'container', 'stream_version', 'guest', 'bytes', 'compression', "
-    "'records', 'pages', 'vcpus', 'hvm_domain_state', 'hvm_params', 'tsc', 'p2m', 'cpuid_leaves', "
+    "'records', 'pages', 'vcpus', 'hvm_domain_state', 'hvm_context', 'hvm_params', 'tsc', 'p2m', "
+    "'cpuid_leaves', "
     "'msr_entries', 'shared_info', 'checkpoints', 'checkpoint_states', 'emulators', 'config']\n"
     "['layers', 'legacy', 'legacy_toolstack_width', 'config_kind', 'config_bytes']\n"
     "['type', 'width_bits', 'pagetable_levels', 'xen_version', 'legacy_converted']\n";

@@ -195,16 +195,8 @@ struct HvmParam {
 static_assert(sizeof(HvmParamsHeader) == 8);
 static_assert(sizeof(HvmParam) == 16);
 
-// "HVM_CONTEXT": the body is Xen's HVM save blob, entries of a descriptor
-// then `length` bytes, ending with typecode 0 (public/hvm/save.h).
-struct HvmSaveDescriptor {
-  std::uint16_t typecode;
-  std::uint16_t instance;  // the vCPU id for per-vCPU state
-  std::uint32_t length;
-};
-static_assert(sizeof(HvmSaveDescriptor) == 8);
-static_assert(offsetof(HvmSaveDescriptor, instance) == 2);
-static_assert(offsetof(HvmSaveDescriptor, length) == 4);
+// "HVM_CONTEXT": the body is Xen's HVM save blob (hvm::SaveDescriptor
+// entries, xsr/guest_state.h).
 
 // xen_cpuid_leaf_t and xen_msr_entry_t sizes ("X86_CPUID_POLICY", "X86_MSR_POLICY").
 constexpr std::uint32_t kCpuidLeafSize = 24;

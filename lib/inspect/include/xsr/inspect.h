@@ -60,7 +60,21 @@ struct InspectReport {
 
   // vCPUs: id -> context records (PV records, HVM save entries).
   std::map<std::uint32_t, std::set<std::string>> vcpus;
-  std::set<std::string> hvm_domain_state;             // HVM save entries not per vCPU
+  std::set<std::string> hvm_domain_state;  // HVM save entries not per vCPU
+  // The last HVM_CONTEXT record's save blob: its HEADER, its entry count,
+  // and what the hypervisor's loader would refuse in it (no HEADER first,
+  // a bad magic or version, an unknown typecode, an entry longer than its
+  // structure or than what is left of the record, a vCPU id beyond Xen's
+  // limit, no END).
+  struct HvmContext {
+    std::uint64_t offset = 0;  // the record's offset in the stream
+    bool header = false;       // HEADER came first; the fields below are its
+    std::uint32_t magic = 0, version = 0, cpuid = 0, gtsc_khz = 0;
+    std::uint64_t changeset = 0;
+    std::uint64_t entries = 0;  // END included
+    std::vector<std::string> warnings;
+  };
+  std::optional<HvmContext> hvm_context;
   std::map<std::uint64_t, std::uint64_t> hvm_params;  // index -> value (last wins)
   struct Tsc {
     std::uint32_t mode = 0, khz = 0, incarnation = 0;
@@ -88,9 +102,5 @@ std::string inspect_text(const std::string& image, const InspectReport& rep, boo
 // The report as one JSON object, keys in schema order (docs/inspect-json.md);
 // a caller streaming --records puts its "record_list" array before them.
 nlohmann::ordered_json inspect_json(const std::string& image, const InspectReport& rep, bool with_config);
-
-// HVM save entry name of a typecode ("CPU", "LAPIC", ...), per-vCPU or not.
-std::string hvm_save_name(unsigned typecode);
-bool hvm_save_per_vcpu(unsigned typecode);
 
 }  // namespace xsr
