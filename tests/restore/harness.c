@@ -513,11 +513,6 @@ static int set_param(struct xen_hvm_param *a)
         if (v & ~(uint64_t)XEN_HVM_MCA_CAP_MASK)
             return refuse(EINVAL, "set_param: MCA_CAP %#" PRIx64, v);
         break;
-    case HVM_PARAM_IOREQ_PFN: case HVM_PARAM_BUFIOREQ_PFN:
-    case HVM_PARAM_STORE_PFN: case HVM_PARAM_CONSOLE_PFN:
-        if (!dom.populated_any || v > dom.max_gfn)
-            return refuse(EINVAL, "set_param: param %u pfn %#" PRIx64 " beyond guest memory", i, v);
-        break;
     }
     dom.params[i] = v;
     return 0;
