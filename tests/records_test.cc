@@ -74,3 +74,17 @@ TEST(ExitCodes, StreamErrorsAreOneToolLimitsTwo) {
 
 }  // namespace
 }  // namespace xsr
+
+TEST(XlHeader, TheConfigFollowsItsLengthInTheOptionalData) {
+  using namespace std::string_literals;
+  std::string_view cfg;
+  const std::string data = "\x0c\0\0\0"s + "{\"a\":\"b\"}\n\0"s + "\0\0"s;  // 12 bytes, NUL, padding
+  ASSERT_TRUE(xsr::xl::config_in_optional_data(data, data.size(), cfg));
+  EXPECT_EQ(cfg, "{\"a\":\"b\"}\n");
+  // Only the first part of the data at hand: the config is cut there.
+  ASSERT_TRUE(xsr::xl::config_in_optional_data(std::string_view(data).substr(0, 8), data.size(), cfg));
+  EXPECT_EQ(cfg, "{\"a\"");
+  // A length past the data, or data too short for one: not xl's shape.
+  EXPECT_FALSE(xsr::xl::config_in_optional_data("\x20\0\0\0{}"s, 6, cfg));
+  EXPECT_FALSE(xsr::xl::config_in_optional_data("{}", 2, cfg));
+}

@@ -5,6 +5,7 @@
 
 #include "common/output.h"
 #include "common/progress.h"
+#include "xsr/format.h"
 #include "xsr/inspect.h"
 #include "xsr_cmd.h"
 
@@ -115,9 +116,11 @@ int cmd_inspect(int argc, char** argv) {
   }
   rep.error = o.img.finish(rep.error);
   if (rep.legacy && !o.img.legacy_config().empty()) {
+    std::string_view cfg = o.img.legacy_config();
+    xsr::xl::config_in_optional_data(cfg, cfg.size(), cfg);
     rep.config_kind = "xl";
-    rep.config_bytes = o.img.legacy_config().size();
-    rep.config = o.img.legacy_config();
+    rep.config_bytes = cfg.size();
+    rep.config = std::string(cfg);
   }
   o.src.source->finish();
   rep.compression = xsr::compression_of(*o.src.source);

@@ -240,20 +240,6 @@ std::vector<TypeRow> type_rows(const StreamStats& st) {
   return rows;
 }
 
-// xl keeps its config in the optional data as a u32 length (host byte
-// order) then the config, NUL included (tools/xl's save_domain_core_
-// writeconfig): the report holds the config alone. Optional data without
-// that shape is reported as it is.
-void xl_config_text(InspectReport& rep) {
-  if (rep.config_kind != "xl" || rep.config_bytes < 4) return;
-  u32 n = 0;
-  if (rep.config.size() >= 4) std::memcpy(&n, rep.config.data(), 4);
-  if (rep.config.size() < 4 || n > rep.config_bytes - 4) return;
-  rep.config = rep.config.substr(4, n);
-  while (!rep.config.empty() && rep.config.back() == '\0') rep.config.pop_back();
-  rep.config_bytes = n;
-}
-
 }  // namespace
 
 void inspect(Source& src, const InspectOptions& opt, InspectReport& rep) {
@@ -264,7 +250,11 @@ void inspect(Source& src, const InspectOptions& opt, InspectReport& rep) {
   vo.progress = opt.progress;
   rep.error = verify(src, vo, rep.stats);
   find_holes(opt, rep);
-  xl_config_text(rep);
+  std::string_view cfg;
+  if (rep.config_kind == "xl" && xl::config_in_optional_data(rep.config, rep.config_bytes, cfg)) {
+    rep.config_bytes = cfg.size();
+    rep.config = std::string(cfg);
+  }
 }
 
 std::string inspect_text(const std::string& image, const InspectReport& rep, bool with_config) {

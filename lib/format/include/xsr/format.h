@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 namespace xsr {
 
@@ -265,6 +266,21 @@ static_assert(offsetof(Header, optional_data_len) == 44);
 constexpr std::uint32_t kByteOrder = 0x01020304;
 constexpr std::uint32_t kFlagJson = 1u << 0;
 constexpr std::uint32_t kFlagStreamV2 = 1u << 1;  // a libxl v2 stream follows
+
+// The optional data is a u32 config length (host byte order), then the
+// config, its NUL included (tools/xl's save_domain_core_writeconfig; xl's
+// restore says "Savefile truncated." when it is shorter). The config's
+// bytes in `optdata` (the first part, or all, of `total` bytes of optional
+// data) without trailing NULs, or false when the data has not that shape.
+inline bool config_in_optional_data(std::string_view optdata, std::uint64_t total, std::string_view& config) {
+  std::uint32_t n;
+  if (optdata.size() < sizeof n || total < sizeof n) return false;
+  std::memcpy(&n, optdata.data(), sizeof n);
+  if (n > total - sizeof n) return false;
+  config = optdata.substr(sizeof n, n);
+  while (!config.empty() && config.back() == '\0') config.remove_suffix(1);
+  return true;
+}
 
 }  // namespace xl
 
