@@ -412,7 +412,10 @@ def qemu_record(data, sig=QEMU_SIG):
     return sig + u32(len(data)) + data
 
 
-def xl_header(mflags, optdata):
+def xl_header(mflags, config):
+    """xl's header; its optional data is the config as xl writes it
+    (save_domain_core_writeconfig): a u32 length, then the config and a NUL."""
+    optdata = struct.pack("<I", len(config) + 1) + config + b"\0" if config else struct.pack("<I", 0)
     return XL_MAGIC + struct.pack("<IIII", XL_BYTEORDER, mflags, 0, len(optdata)) + optdata
 
 
