@@ -1022,7 +1022,6 @@ def build():
             ("no-end", hvm_blob(end=False), "save did not end with a null entry")]:
         hvm_strict("strict-hvm-context-%s.bin" % name, message, xc("HVM_CONTEXT", blob, fail=True))
     for name, params, message in [
-            ("store-unpopulated", [(1, 0xFEFF3)], "set_param 1 = 0xfeff3: pfn beyond guest memory"),
             ("index-39", [(39, 1)], "index 39 >= HVM_NR_PARAMS"),
             ("viridian-0", [(9, 0)], "VIRIDIAN"),
             ("deprecated-26", [(26, 1)], "deprecated param")]:

@@ -18,7 +18,6 @@ constexpr u32 kFirstReservedGdtEntry = 14 * 512;
 
 // HVM params (xen/include/public/hvm/params.h).
 enum : u32 {
-  kStorePfn = 1,
   kPaeEnabled = 4,
   kIoreqPfn = 5,
   kBufioreqPfn = 6,
@@ -27,7 +26,6 @@ enum : u32 {
   kDmDomain = 13,
   kAcpiSState = 14,
   kVm86Tss = 15,
-  kConsolePfn = 17,
   kAcpiIoportsLocation = 19,
   kBufioreqEvtchn = 26,
   kMemoryEventMsr = 30,
@@ -226,10 +224,6 @@ std::string hvm_param(Model& m, u64 index, u64 value) {
       case kVm86Tss: why = value != static_cast<u32>(value) ? "VM86_TSS beyond 32 bits" : nullptr; break;
       case kVm86TssSized: why = (value >> 32) < 104 ? "VM86_TSS_SIZED size below 104" : nullptr; break;
       case kMcaCap: why = value & ~u64{1} ? "MCA_CAP has a bit other than LMCE" : nullptr; break;
-      case kStorePfn:
-      case kConsolePfn:
-      case kIoreqPfn:
-      case kBufioreqPfn: why = !m.any_gfn || value > m.max_gfn ? "pfn beyond guest memory" : nullptr; break;
       default: break;
     }
   }

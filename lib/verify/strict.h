@@ -108,8 +108,6 @@ struct Model {
   // HVM
   bool hvm_context = false;
   Error hvm_fault;  // the last HVM_CONTEXT's verdict (ok: none)
-  u64 max_gfn = 0;  // highest populated gfn
-  bool any_gfn = false;
   std::map<u32, u64> params;
 };
 

@@ -123,7 +123,6 @@ class Verifier final : public WalkConsumer {
   void strict_pfns(const RecordEvent& ev, Bytes chunk);
   Error strict_pages(const RecordEvent& ev, PageDataReader& pd);
   Error strict_page(const RecordEvent& ev, u64 pfn, unsigned type, const std::byte* page);
-  void strict_page_data_end();
   // A rule of Xen's restore broken: after a Remus checkpoint the record
   // is only buffered, so the fault waits for the next checkpoint (and is
   // forgotten if END comes first).
@@ -151,8 +150,6 @@ class Verifier final : public WalkConsumer {
   strict::HvmScan hvm_scan_;
   std::string hvm_fault_;
   std::vector<u64> pd_entries_;
-  u64 pd_max_gfn_ = 0;
-  bool pd_any_gfn_ = false;
   Error pending_;
   LibxcState libxc_;
   bool libxc_seen_ = false;
@@ -384,10 +381,7 @@ bool Verifier::page_data(const RecordEvent& ev, const PageDataReader& pd) {
   pd_index_ = pd_pages_ = 0;
   pd_by_type_ = {};
   pv_limit_ = opt_.strict && libxc_.pv();
-  if (opt_.strict) {
-    pd_entries_.clear();
-    pd_any_gfn_ = false;
-  }
+  if (opt_.strict) pd_entries_.clear();
   if (ph.reserved != 0) {
     deferred_ = fail(Errc::bad_record, ev.offset,
                      strprintf("Reserved bits set in PAGE_DATA record 0x%04x", ph.reserved));
@@ -478,7 +472,6 @@ Error Verifier::page_data_end(const RecordEvent& ev, bool padding_ok) {
   if (opt_.strict) {
     const Body none{nullptr, ev.length, 0};
     if (Error e = strict_fault(rules::strict_page_data(ctx(ev, none)))) return e;
-    strict_page_data_end();
   }
   // Pages and entries count once their record passed.
   st_.pages += pd_pages_;
@@ -527,8 +520,8 @@ constexpr bool populates(unsigned t) { return t <= 4 || (t >= 9 && t <= 0xc) || 
 constexpr u64 kMaxGfn = u64{1} << 36;
 }  // namespace
 
-// PV: the entries, kept for strict_pages; HVM: the highest gfn populated,
-// which the hypervisor bounds.
+// PV: the entries, kept for strict_pages; HVM: gfns the hypervisor's
+// populate_physmap refuses.
 void Verifier::strict_pfns(const RecordEvent& ev, Bytes chunk) {
   const std::size_t n = chunk.size() / 8;
   if (libxc_.pv()) {
@@ -543,16 +536,7 @@ void Verifier::strict_pfns(const RecordEvent& ev, Bytes chunk) {
                        strprintf("Xen restore: Failed to populate physmap (hypervisor: populate_physmap: gfn "
                                  "%#llx beyond 2^36)",
                                  static_cast<ull>(e.pfn())));
-    pd_max_gfn_ = pd_any_gfn_ ? std::max(pd_max_gfn_, e.pfn()) : e.pfn();
-    pd_any_gfn_ = true;
   }
-}
-
-void Verifier::strict_page_data_end() {
-  strict::Model& m = libxc_.m;
-  if (!pd_any_gfn_) return;
-  m.max_gfn = m.any_gfn ? std::max(m.max_gfn, pd_max_gfn_) : pd_max_gfn_;
-  m.any_gfn = true;
 }
 
 // PV process_page_data(): every entry populated as its type says and
