@@ -72,10 +72,11 @@ std::string start_info_check(const Model& m, const Vcpu& v) {
                             "Xen restore: Start Info has bad mfn", false);
   if (!f.empty()) return f;
   const StartInfo* si = start_info(m, v.rdx);
+  if (!si && (m.pfns.get(v.rdx) & PfnMap::kStartInfoOk)) return {};
   if (!si)
     return strprintf(
-        "Xen restore: Start Info pfn %#llx holds no start_info page (no \"xen-\" magic): restore would read "
-        "its XenStore and console pfns from a page that is not one",
+        "Xen restore: XenStore or Console pfn out of range or not populated: start_info page %#llx (no "
+        "\"xen-\" magic) named them when it was sent (docs/strict.md)",
         static_cast<ull>(v.rdx));
   f = pfn_check(m, si->store, "Xen restore: XenStore pfn %#llx out of range", "",
                 "Xen restore: XenStore pfn has bad mfn", true);

@@ -30,6 +30,9 @@ using u32 = std::uint32_t;
 class PfnMap {
  public:
   static constexpr std::uint8_t kPopulated = 0x10;
+  // A NOTAB page whose start_info XenStore and console fields named pfns
+  // in the p2m and populated when it was sent (both only grow after).
+  static constexpr std::uint8_t kStartInfoOk = 0x20;
   PfnMap() = default;
   PfnMap(const PfnMap& o) { *this = o; }
   PfnMap& operator=(const PfnMap& o);

@@ -584,7 +584,16 @@ Error Verifier::strict_page(const RecordEvent& ev, u64 pfn, unsigned type, const
     return {};
   }
   // A start_info page (magic "xen-"): the XenStore and console pfns
-  // restore will read from it if vCPU 0 names it.
+  // restore will read from it if vCPU 0 names it; other pages: whether
+  // those fields would pass as they stand (docs/strict.md).
+  const pv::StartInfoLayout& l = pv::start_info_layout(m.width);
+  strict::StartInfo si;
+  si.store = m.width == 4 ? load<u32>(page + l.store_mfn) : load<u64>(page + l.store_mfn);
+  si.console = m.width == 4 ? load<u32>(page + l.console_mfn) : load<u64>(page + l.console_mfn);
+  auto ok = [&](u64 p) { return p <= m.max_pfn && m.pfns.populated(p); };
+  std::uint8_t& v = m.pfns.at(pfn);
+  v = static_cast<std::uint8_t>((v & ~strict::PfnMap::kStartInfoOk) |
+                                (ok(si.store) && ok(si.console) ? strict::PfnMap::kStartInfoOk : 0));
   auto& infos = m.start_infos;
   const bool magic = std::memcmp(page, "xen-", 4) == 0;
   if (!magic && infos.empty()) return {};
@@ -593,10 +602,6 @@ Error Verifier::strict_page(const RecordEvent& ev, u64 pfn, unsigned type, const
     if (it != infos.end()) infos.erase(it);
     return {};
   }
-  const pv::StartInfoLayout& l = pv::start_info_layout(m.width);
-  strict::StartInfo si;
-  si.store = m.width == 4 ? load<u32>(page + l.store_mfn) : load<u64>(page + l.store_mfn);
-  si.console = m.width == 4 ? load<u32>(page + l.console_mfn) : load<u64>(page + l.console_mfn);
   if (it != infos.end()) it->second = si;
   else infos.emplace_back(pfn, si);
   return {};
