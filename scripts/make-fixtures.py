@@ -324,7 +324,8 @@ def pv_records(version=3, width=8, levels=4, vcpu0_basic=True, frame=1, start_in
     if vcpu0_basic:
         r += [xc("X86_PV_VCPU_BASIC", vcpu(0, pv_basic(width, start_info, cr3)))]
     r += [
-        xc("X86_PV_VCPU_EXTENDED", vcpu(0, ctx_bytes(128, 4))),
+        # The extended context starts with the vcpu the hypervisor sets.
+        xc("X86_PV_VCPU_EXTENDED", vcpu(0, struct.pack("<I", 0) + ctx_bytes(124, 4))),
         xc("X86_PV_VCPU_XSAVE", vcpu(0, ctx_bytes(80, 5))),
         xc("X86_PV_VCPU_MSRS", vcpu(0, ctx_bytes(32, 6))),
         xc("X86_PV_VCPU_BASIC", vcpu(1, pv_basic(width, 0x3FF, 2))),
@@ -992,6 +993,10 @@ def build():
     strict("strict-pv-vcpu-basic-wrong-size.bin",
            pv_with(xc("X86_PV_VCPU_BASIC", vcpu(1, ctx_bytes(100, 1)), fail=True)),
            "X86_PV_VCPU_BASIC record wrong size: expected 5176, got 108")
+    strict("strict-pv-vcpu-extended-names-no-vcpu.bin",
+           pv_with(xc("X86_PV_VCPU_EXTENDED", vcpu(1, struct.pack("<I", 128) + ctx_bytes(124, 1)),
+                      fail=True)),
+           "set_ext_vcpucontext: no vcpu128")
     strict("strict-pv-vcpu-id-beyond.bin",
            pv_with(xc("X86_PV_VCPU_EXTENDED", vcpu(128, ctx_bytes(128, 1)), fail=True)),
            "X86_PV_VCPU_EXTENDED record vcpu_id (128) exceeds domain max (127)")

@@ -179,19 +179,27 @@ Error strict_pv_vcpu(const Ctx& c) {
                                  static_cast<ull>(8 + l.size), len));
       if (!c.b.whole()) return {};
       auto word = [&](u32 off) { return l.word == 8 ? c.b.at<u64>(8 + off) : u64{c.b.at<u32>(8 + off)}; };
-      strict::Vcpu v;
+      strict::Vcpu& v = s.m.vcpus[id];
+      v.basic = true;
       v.where = c.fail(Errc::bad_order, {});
       v.rdx = word(l.rdx);
       v.cr3 = word(l.ctrlreg + 3 * l.word);
       v.cr1 = word(l.ctrlreg + 1 * l.word);
       v.gdt_ents = static_cast<u32>(word(l.gdt_ents));
       for (u32 i = 0; i < v.gdt.size(); ++i) v.gdt[i] = word(l.gdt_frames + i * l.word);
-      s.m.vcpus[id] = std::move(v);
       return {};
     }
     case libxc::X86_PV_VCPU_EXTENDED:
       if (blob > 128)
         return c.order(strprintf("Xen restore: %s record too long: max 136, got %llu", name.c_str(), len));
+      {
+        strict::Vcpu& v = s.m.vcpus[id];
+        v.ext = true;
+        v.ext_where = c.fail(Errc::bad_order, {});
+        std::uint8_t raw[4] = {};
+        if (c.b.whole()) std::memcpy(raw, c.b.data + 8, blob < 4 ? static_cast<std::size_t>(blob) : 4);
+        std::memcpy(&v.ext_vcpu, raw, 4);
+      }
       return {};
     case libxc::X86_PV_VCPU_XSAVE:
       if (blob < 16)
@@ -257,7 +265,8 @@ Error strict_end(const Ctx& c) {
   const strict::Model& m = s.committed ? *s.committed : s.m;
   const Error end = c.fail(Errc::bad_order, {});
   if (s.pv()) {
-    if (!m.vcpus.count(0)) return c.order("Xen restore: Sender didn't send vcpu0's basic state");
+    if (!m.vcpus.count(0) || !m.vcpus.at(0).basic)
+      return c.order("Xen restore: Sender didn't send vcpu0's basic state");
     if (!s.pv_info_count || !m.p2m_sized) {
       Error e = m.vcpus.at(0).where;
       e.detail =

@@ -142,10 +142,15 @@ PfnMap& PfnMap::operator=(const PfnMap& o) {
 
 Error pv_stream_complete(const Model& m, const Error& end) {
   auto v0 = m.vcpus.find(0);
-  if (v0 == m.vcpus.end()) return at(end, "Xen restore: Sender didn't send vcpu0's basic state");
+  if (v0 == m.vcpus.end() || !v0->second.basic)
+    return at(end, "Xen restore: Sender didn't send vcpu0's basic state");
   for (const auto& [id, v] : m.vcpus) {
-    std::string f = vcpu_check(m, id, v);
+    std::string f = v.basic ? vcpu_check(m, id, v) : std::string();
     if (!f.empty()) return at(v.where, f);
+    if (v.ext && v.ext_vcpu >= m.max_vcpus)
+      return at(v.ext_where, strprintf("hypervisor: set_ext_vcpucontext: no vcpu%u (the domain has %u) (Xen "
+                                       "restore: Failed to set vcpu%u's extended info)",
+                                       v.ext_vcpu, m.max_vcpus, id));
   }
   // update_guest_p2m(): every frame of the p2m's frame list.
   const u64 fpp = kPageSize / m.width;

@@ -61,10 +61,16 @@ class PfnMap {
 
 // The X86_PV_VCPU_BASIC fields restore reads, and the record they came in.
 struct Vcpu {
-  Error where;  // the record (detail empty)
+  bool basic = false;
+  Error where;  // the BASIC record (detail empty)
   u64 rdx = 0, cr3 = 0, cr1 = 0;
   u32 gdt_ents = 0;
   std::array<u64, 16> gdt{};
+  // X86_PV_VCPU_EXTENDED: libxc copies the blob over the domctl, so its
+  // first u32 is the vcpu the hypervisor sets.
+  bool ext = false;
+  u32 ext_vcpu = 0;
+  Error ext_where;
 };
 
 // A page that starts with start_info's magic "xen-": its XenStore and
@@ -100,6 +106,7 @@ class HvmScan {
 struct Model {
   // PV
   u32 width = 8, levels = 4;
+  u32 max_vcpus = hvm::kMaxVcpus;
   u64 max_pfn = 0;
   bool p2m_sized = false;
   PfnMap pfns;
