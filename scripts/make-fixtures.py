@@ -160,6 +160,64 @@ def msr_policy(n):
     return b"".join(struct.pack("<IIQ", 0xCE + i, 0, 0x80000000) for i in range(n))
 
 
+# --- guest state Xen's restore and the hypervisor look into (--strict) -----------
+
+HVM_MAGIC, HVM_VERSION = 0x54381286, 1
+
+
+def hvm_entry(code, instance, data, length=None):
+    """An HVM save entry: u16 typecode, u16 instance, u32 length, data."""
+    return struct.pack("<HHI", code, instance, len(data) if length is None else length) + data
+
+
+def hvm_blob(entries=None, magic=HVM_MAGIC, version=HVM_VERSION, end=True):
+    """An HVM context as hvm_load reads it: a HEADER entry (magic, version,
+    changeset, cpuid, gtsc_khz), the entries (default: vCPU 0's CPU
+    state, 1032 bytes), an END entry."""
+    if entries is None:
+        entries = [hvm_entry(2, 0, ctx_bytes(1032, 1))]
+    blob = hvm_entry(1, 0, struct.pack("<IIQII", magic, version, 0, 0x806EC, 2000000))
+    blob += b"".join(entries)
+    return blob + (hvm_entry(0, 0, b"") if end else b"")
+
+
+# PV vcpu_guest_context offsets (64-bit, 32-bit): rdx/edx, gdt_ents, ctrlreg[0]
+PV_CTX = {8: (5168, 616, 4960, 4984), 4: (2800, 524, 2704, 2716)}
+# start_info: store_mfn, console.domU.mfn
+PV_START_INFO = {8: (56, 72), 4: (44, 52)}
+
+
+def pv_basic(width=8, start_info=0, cr3_pfn=2):
+    """vCPU state restore accepts: rdx names start_info, cr3 the top-level
+    pagetable, no GDT frames."""
+    size, rdx, _, ctrl = PV_CTX[width]
+    ctx = bytearray(size)
+    word = "<Q" if width == 8 else "<I"
+    struct.pack_into(word, ctx, rdx, start_info)
+    cr3 = cr3_pfn << 12 if width == 8 else ((cr3_pfn << 12) | (cr3_pfn >> 20)) & 0xFFFFFFFF
+    struct.pack_into(word, ctx, ctrl + 3 * width, cr3)
+    return bytes(ctx)
+
+
+def start_info_page(width=8, store=1, console=1):
+    pg = bytearray(PAGE)
+    magic = b"xen-3.0-x86_64" if width == 8 else b"xen-3.0-x86_32p"
+    pg[:len(magic)] = magic
+    st, con = PV_START_INFO[width]
+    word = "<Q" if width == 8 else "<I"
+    struct.pack_into(word, pg, st, store)
+    struct.pack_into(word, pg, con, console)
+    return bytes(pg)
+
+
+def pagetable_page(entries=()):
+    """A pagetable page: (index, pfn) present entries, the rest empty."""
+    pg = bytearray(PAGE)
+    for i, pfn in entries:
+        struct.pack_into("<Q", pg, 8 * i, (pfn << 12) | 0x67)
+    return bytes(pg)
+
+
 def emulator(emu_id, index=0, data=b""):
     return struct.pack("<II", emu_id, index) + data
 
@@ -232,36 +290,45 @@ def hvm_records(version=3, with_policy=True):
         if with_policy:
             r += [xc("X86_CPUID_POLICY", cpuid_policy(2)), xc("X86_MSR_POLICY", msr_policy(1))]
         r += [xc("STATIC_DATA_END")]
+    # Xen's save order: TSC, HVM context, then the params (whose pfns
+    # are populated: the hypervisor refuses params naming others).
     r += [
         xc("PAGE_DATA", page_data([(NOTAB, 0), (NOTAB, 1), (XTAB, 2)])),
-        xc("PAGE_DATA", page_data([(NOTAB, 0xFEFF0)])),
+        xc("PAGE_DATA", page_data([(NOTAB, 0xFEFF0), (NOTAB, 0xFEFF1), (NOTAB, 0xFEFF2)])),
         xc("X86_TSC_INFO", tsc_info()),
+        xc("HVM_CONTEXT", hvm_blob()),
         xc("HVM_PARAMS", hvm_params([(1, 0xFEFF2), (5, 0xFEFF0), (6, 0xFEFF1)])),
-        xc("HVM_CONTEXT", ctx_bytes(37, 1)),
     ]
     return r
 
 
-def pv_records(version=3, width=8, levels=4, vcpu0_basic=True):
-    """A small PV guest with a 4-entry P2M; END not included."""
-    basic = 0x1430 if width == 8 else 0xAF0
+def pv_records(version=3, width=8, levels=4, vcpu0_basic=True, frame=1, start_info=0, cr3=2,
+               store=1, console=1, top=None, top_entries=()):
+    """A small PV guest restore accepts: pfns 0-4 in its p2m (one frame list
+    page, pfn `frame`), start_info at pfn 0, the frame list page at 1, the
+    pinned top-level pagetable at 2, pfn 3 invalid, pfn 4 never sent; END
+    not included."""
+    if top is None:
+        top = L4PIN if levels == 4 else L3PIN
+    pages = [start_info_page(width, store, console), page(1), pagetable_page(top_entries)]
     r = [xc("X86_PV_INFO", pv_info(width, levels))]
     if version >= 3:
         r += [xc("X86_CPUID_POLICY", cpuid_policy(1)), xc("X86_MSR_POLICY", msr_policy(2)),
               xc("STATIC_DATA_END")]
     r += [
-        xc("X86_PV_P2M_FRAMES", p2m_frames(0, 3, [0x1234])),
-        xc("PAGE_DATA", page_data([(NOTAB, 0), (NOTAB, 1), (XTAB, 3)])),
+        xc("X86_PV_P2M_FRAMES", p2m_frames(0, 4, [frame])),
+        xc("PAGE_DATA", page_data([(NOTAB, 0), (NOTAB, 1), (top, 2), (XTAB, 3)], pages)),
         xc("X86_TSC_INFO", tsc_info(mode=1, khz=2400000, nsec=123456789, incarnation=2)),
         xc("SHARED_INFO", ctx_bytes(PAGE, 7)),
     ]
     if vcpu0_basic:
-        r += [xc("X86_PV_VCPU_BASIC", vcpu(0, ctx_bytes(basic, 3)))]
+        r += [xc("X86_PV_VCPU_BASIC", vcpu(0, pv_basic(width, start_info, cr3)))]
     r += [
-        xc("X86_PV_VCPU_EXTENDED", vcpu(0, ctx_bytes(128, 4))),
+        # The extended context starts with the vcpu the hypervisor sets.
+        xc("X86_PV_VCPU_EXTENDED", vcpu(0, struct.pack("<I", 0) + ctx_bytes(124, 4))),
         xc("X86_PV_VCPU_XSAVE", vcpu(0, ctx_bytes(80, 5))),
         xc("X86_PV_VCPU_MSRS", vcpu(0, ctx_bytes(32, 6))),
-        xc("X86_PV_VCPU_BASIC", vcpu(1, ctx_bytes(basic, 8))),
+        xc("X86_PV_VCPU_BASIC", vcpu(1, pv_basic(width, 0x3FF, 2))),
     ]
     return r
 
@@ -464,13 +531,13 @@ def build():
                 xl("CHECKPOINT_END")])
         s.recs([xc("PAGE_DATA", page_data([(NOTAB, 1)])),
                 xc("HVM_PARAMS", hvm_params([(1, 0xFEFF2)])),
-                xc("HVM_CONTEXT", ctx_bytes(37, 2)), xc("CHECKPOINT")])
+                xc("HVM_CONTEXT", hvm_blob()), xc("CHECKPOINT")])
         s.recs([xl("EMULATOR_CONTEXT", emulator(3 if bad_emulator else EMU_QEMU_UPSTREAM, 0,
                                                 ctx_bytes(20, 3)), fail=bad_emulator),
                 xl("CHECKPOINT_END")])
         s.recs([xc("PAGE_DATA", page_data([(NOTAB, 0), (XTAB, 2)])),
                 xc("HVM_PARAMS", hvm_params([(1, 0xFEFF2)])),
-                xc("HVM_CONTEXT", ctx_bytes(37, 4)), xc("END")])
+                xc("HVM_CONTEXT", hvm_blob()), xc("END")])
         s.rec(xl("END"))
         return s
 
@@ -864,11 +931,6 @@ def build():
     recs.insert(4, sde)
     strict("strict-v3-pagedata-before-static-data-end.bin",
            libxc_stream(Stream(), DHDR_HVM, recs), "before STATIC_DATA_END")
-    recs = hvm_records(3)
-    ctx = recs.pop()
-    recs.insert(len(recs) - 1, xc("HVM_CONTEXT", ctx.body, fail=True))
-    strict("strict-hvm-context-before-hvm-params.bin",
-           libxc_stream(Stream(), DHDR_HVM, recs), "HVM_CONTEXT before HVM_PARAMS")
     s = Stream().raw(ihdr(3)).raw(dhdr(DHDR_HVM)).recs(hvm_records(3)[:4])
     s.rec(xc("HVM_CONTEXT", ctx_bytes(64, 1), length=REC_LENGTH_MAX + 8, fail=True))
     strict("strict-body-over-128mib.bin", s, "128 MiB", plain_exit=1, plain_message=TRUNC)
@@ -880,6 +942,100 @@ def build():
     s = Stream().raw(ihdr(3)).raw(dhdr(DHDR_PV)).recs(pv_records(3, vcpu0_basic=False))
     s.rec(xc("END", fail=True))
     strict("strict-pv-missing-vcpu0-basic.bin", s, "vcpu0")
+
+    # Xen's restore (libxenguest) and the hypervisor: one fixture per rule.
+    def blame(records, name, nth=0):
+        k = 0
+        for r in records:
+            if r.layer == "libxc" and LIBXC_NAMES.get(r.rtype) == name:
+                if k == nth:
+                    r.fail = True
+                    return records
+                k += 1
+        raise ValueError(name)
+
+    def pv_strict(name, message, rec, nth=0, **kw):
+        recs = blame(pv_records(3, **kw), rec, nth)
+        strict(name, libxc_stream(Stream(), DHDR_PV, recs), message)
+
+    pv_strict("strict-pv-cr3-not-pinned.bin", "is not a pinned L4 table", "X86_PV_VCPU_BASIC", top=L4TAB)
+    pv_strict("strict-pv-32bit-cr3-not-pinned.bin", "is not a pinned L3 table", "X86_PV_VCPU_BASIC",
+              width=4, levels=3, top=L3TAB)
+    pv_strict("strict-pv-cr3-not-pagetable.bin", "cr3 (pfn 0x1) has bad type 0, expected 4",
+              "X86_PV_VCPU_BASIC", cr3=1)
+    pv_strict("strict-pv-cr3-beyond-p2m.bin", "cr3 (pfn 0x10) out of range", "X86_PV_VCPU_BASIC",
+              cr3=0x10)
+    pv_strict("strict-pv-cr3-unsent.bin", "cr3 (pfn 0x4) has bad type 0, expected 4",
+              "X86_PV_VCPU_BASIC", cr3=4)
+    pv_strict("strict-pv-start-info-beyond-p2m.bin", "Start Info pfn 0x10 out of range",
+              "X86_PV_VCPU_BASIC", start_info=0x10)
+    pv_strict("strict-pv-start-info-pagetable.bin", "Start Info pfn 0x2 has bad type 12",
+              "X86_PV_VCPU_BASIC", start_info=2)
+    pv_strict("strict-pv-start-info-unsent.bin", "Start Info has bad mfn", "X86_PV_VCPU_BASIC",
+              start_info=4)
+    pv_strict("strict-pv-store-beyond-p2m.bin", "XenStore pfn 0x10 out of range", "X86_PV_VCPU_BASIC",
+              store=0x10)
+    pv_strict("strict-pv-store-unsent.bin", "XenStore pfn has bad mfn", "X86_PV_VCPU_BASIC", store=4)
+    pv_strict("strict-pv-console-unsent.bin", "Console pfn has bad mfn", "X86_PV_VCPU_BASIC", console=4)
+    pv_strict("strict-pv-p2m-frame-beyond-p2m.bin", "pfn (0x1234) for p2m_frame_list[0] out of range",
+              "X86_PV_P2M_FRAMES", frame=0x1234)
+    pv_strict("strict-pv-p2m-frame-pagetable.bin", "pfn (0x2) for p2m_frame_list[0] has bad type 12",
+              "X86_PV_P2M_FRAMES", frame=2)
+    pv_strict("strict-pv-p2m-frame-unsent.bin", "p2m_frame_list[0] has bad mfn", "X86_PV_P2M_FRAMES",
+              frame=4)
+    pv_strict("strict-pv-pte-beyond-p2m.bin", "L4[3] = 0x100067 of pfn 0x2 names pfn 0x100 beyond the p2m",
+              "PAGE_DATA", top_entries=[(3, 0x100)])
+    pv_strict("strict-pv-info-combination.bin", "Invalid X86_PV_INFO combination: width 4, pt_levels 4",
+              "X86_PV_INFO", width=4, levels=4, top=L4PIN)
+    strict("strict-pv-pagedata-beyond-p2m.bin",
+           pv_with(xc("PAGE_DATA", page_data([(NOTAB, 0x10)]), fail=True)),
+           "pfn 0x10 (index 0) outside domain maximum")
+    strict("strict-pv-vcpu-basic-wrong-size.bin",
+           pv_with(xc("X86_PV_VCPU_BASIC", vcpu(1, ctx_bytes(100, 1)), fail=True)),
+           "X86_PV_VCPU_BASIC record wrong size: expected 5176, got 108")
+    strict("strict-pv-vcpu-extended-names-no-vcpu.bin",
+           pv_with(xc("X86_PV_VCPU_EXTENDED", vcpu(1, struct.pack("<I", 128) + ctx_bytes(124, 1)),
+                      fail=True)),
+           "set_ext_vcpucontext: no vcpu128")
+    strict("strict-pv-vcpu-id-beyond.bin",
+           pv_with(xc("X86_PV_VCPU_EXTENDED", vcpu(128, ctx_bytes(128, 1)), fail=True)),
+           "X86_PV_VCPU_EXTENDED record vcpu_id (128) exceeds domain max (127)")
+
+    def hvm_strict(name, message, replace=None, blame_end=False):
+        recs = hvm_records(3)
+        if replace:
+            recs = [(replace if r.rtype == replace.rtype else r) for r in recs]
+        s = libxc_stream(Stream(), DHDR_HVM, recs, end=not blame_end)
+        if blame_end:
+            s.rec(xc("END", fail=True))
+        strict(name, s, message)
+
+    hvm_strict("strict-tsc-mode-3.bin", "tsc_set_info refuses TSC mode 3",
+               xc("X86_TSC_INFO", tsc_info(mode=3), fail=True))
+    cpu = hvm_entry(2, 0, ctx_bytes(1032, 1))
+    for name, blob, message in [
+            ("no-header", cpu + hvm_entry(0, 0, b""), "expected strict type 1 length 24, saw type 2"),
+            ("bad-magic", hvm_blob(magic=0x12345678), "bad magic number 0x12345678"),
+            ("bad-version", hvm_blob(version=2), "unsupported version 2"),
+            ("unknown-typecode", hvm_blob([hvm_entry(21, 0, ctx_bytes(8, 1))]),
+             "unknown entry typecode 21"),
+            ("entry-past-end", hvm_blob([hvm_entry(2, 0, ctx_bytes(16, 1), length=1032)], end=False),
+             "length 1032 runs past the end"),
+            ("vcpu-beyond", hvm_blob([hvm_entry(2, 128, ctx_bytes(1032, 1))]), "names no vcpu"),
+            ("cpu-too-long", hvm_blob([hvm_entry(2, 0, ctx_bytes(1040, 1))]), "length 1040, at most 1032"),
+            ("pic-short", hvm_blob([hvm_entry(3, 0, ctx_bytes(4, 1))]), "length 4, expected 8"),
+            ("no-end", hvm_blob(end=False), "save did not end with a null entry")]:
+        hvm_strict("strict-hvm-context-%s.bin" % name, message, xc("HVM_CONTEXT", blob, fail=True))
+    for name, params, message in [
+            ("index-39", [(39, 1)], "index 39 >= HVM_NR_PARAMS"),
+            ("viridian-0", [(9, 0)], "VIRIDIAN"),
+            ("deprecated-26", [(26, 1)], "deprecated param")]:
+        hvm_strict("strict-hvm-param-%s.bin" % name, message,
+                   xc("HVM_PARAMS", hvm_params(params), fail=True))
+    s = libxc_stream(Stream(), DHDR_HVM, [r for r in hvm_records(3)
+                                          if r.rtype != LIBXC["HVM_CONTEXT"]], end=False)
+    strict("strict-hvm-no-context.bin", s.rec(xc("END", fail=True)), "no HVM context")
+
     # Header checks the reference means to make but does not (its endianness
     # test masks with 0; its libxl options mask 0xfffc misses bits 16-31):
     # the drop-in accepts like the reference, Xen's restore refuses.

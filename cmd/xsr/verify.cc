@@ -27,6 +27,9 @@ po::options_description verify_options() {
       "       xsr verify [options] --listen ADDR\n\n"
       "Verifies a Xen v2/v3 migration stream or save image: every check of Xen's\n"
       "verify-stream-v2, without its defects. The format is detected unless given;\n"
+      "--strict refuses exactly what Xen 4.17's restore (libxenguest and the\n"
+      "hypervisor's checks) would refuse or crash on, so a stream it accepts is one\n"
+      "Xen can restore (docs/strict.md lists every rule and its Xen source).\n"
       "gzip, zstd, xz and bzip2 compressed input is decompressed on the fly.\n"
       "--listen accepts one connection (HOST:PORT, [V6ADDR]:PORT or unix:PATH) and\n"
       "verifies what arrives; with port 0 the port taken is said on stderr\n"
@@ -36,8 +39,8 @@ po::options_description verify_options() {
       ("help,h", "show this help")
       ("input", po::value<std::string>()->default_value("-"), "FILE, FD number or - (stdin)")
       ("format,f", po::value<std::string>()->default_value("auto"), "auto, libxc, libxl or xl")
-      ("strict,s", po::bool_switch(), "also apply the rules Xen's restore enforces")
-      ("checkpointed", po::bool_switch(), "with --strict: a bare libxc stream may hold CHECKPOINTs")
+      ("strict,s", po::bool_switch(), "refuse what Xen 4.17's restore refuses (docs/strict.md)")
+      ("checkpointed", po::bool_switch(), "with --strict: a Remus stream: CHECKPOINTs allowed, judged per checkpoint")
       ("json,j", po::bool_switch(), "print the verdict and counts as JSON on stdout")
       ("verbose,v", po::bool_switch(), "print every record as the reference's -v does, and the I/O path")
       ("quiet,q", po::bool_switch(), "print nothing; the exit status tells")

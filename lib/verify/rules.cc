@@ -14,9 +14,6 @@ using u64 = std::uint64_t;
 using u32 = std::uint32_t;
 using ull = unsigned long long;
 
-// Xen's restore refuses vcpu ids beyond its limit (legacy MAX_VCPU_ID 4095).
-constexpr u32 kMaxVcpuId = 4095;
-
 const char* vcpu_kind(u32 type) {
   switch (type) {
     case libxc::X86_PV_VCPU_BASIC: return "basic";
@@ -94,86 +91,195 @@ Error dirty_pfn_list(const Ctx& c) {
 }
 
 // ---- Xen's restore (libxc, --strict; xg_sr_restore*.c) ------------------------
+// Messages name their source ("Xen restore: " and Xen's ERROR text, or
+// "hypervisor: "); docs/strict.md lists each rule with its Xen function.
+
+// A record the guest type's process_record() does not take: restore()
+// refuses it as an unhandled mandatory record.
+Error not_handled(const Ctx& c) {
+  return c.order(strprintf("Xen restore: Mandatory record %#x (%s) not handled (a %s record in an %s stream)",
+                           c.ev.type, std::string(record_info(Layer::libxc, c.ev.type)->spec_name).c_str(),
+                           c.s.pv() ? "HVM" : "PV", c.s.pv() ? "x86 PV" : "x86 HVM"));
+}
 
 Error strict_static_data_end(const Ctx& c) {
-  if (c.s.static_data_end) return c.order("a second STATIC_DATA_END");
+  if (c.s.static_data_end) return c.order("Xen restore: Multiple STATIC_DATA_END records found");
   c.s.static_data_end = true;
   return {};
 }
 
 Error strict_pv_info(const Ctx& c) {
   LibxcState& s = c.s;
-  if (!s.pv()) return c.order("X86_PV_INFO in an HVM stream");
-  if (s.pv_info_count++) return c.order("a second X86_PV_INFO");
-  s.guest_width = c.b.at<std::uint8_t>(0);
+  if (!s.pv()) return not_handled(c);
+  if (s.pv_info_count++) return c.order("Xen restore: Already received X86_PV_INFO record");
+  const auto width = c.b.at<std::uint8_t>(0), levels = c.b.at<std::uint8_t>(1);
+  if (!(width == 4 && levels == 3) && !(width == 8 && levels == 4))
+    return c.order(
+        strprintf("Xen restore: Invalid X86_PV_INFO combination: width %u, pt_levels %u", width, levels));
+  s.guest_width = s.m.width = width;
+  s.m.levels = levels;
   return {};
 }
 
 Error strict_p2m_frames(const Ctx& c) {
   LibxcState& s = c.s;
-  if (!s.pv()) return c.order("X86_PV_P2M_FRAMES in an HVM stream");
-  if (!s.pv_info_count) return c.order("X86_PV_P2M_FRAMES before X86_PV_INFO");
-  if (s.version >= 3 && !s.static_data_end) return c.order("X86_PV_P2M_FRAMES before STATIC_DATA_END");
-  s.static_data_end = true;  // v2: inferred here
-  u32 start = c.b.at<u32>(0), end = c.b.at<u32>(4);
-  if (start > end) return c.order(strprintf("P2M frames start pfn 0x%x is beyond end pfn 0x%x", start, end));
-  const u64 fpp = kPageSize / s.guest_width;
-  const u64 frames = end / fpp - start / fpp + 1;
-  if (c.b.len != 8 + 8 * frames)
-    return c.order(strprintf("body length %llu, expected 8 + 8 * %llu frames for pfns 0x%x-0x%x",
-                             static_cast<ull>(c.b.len), static_cast<ull>(frames), start, end));
+  strict::Model& m = s.m;
+  if (!s.pv()) return not_handled(c);
+  if (s.version < 3) s.static_data_end = true;  // v2: inferred here
+  if (!s.static_data_end) return c.order("Xen restore: No STATIC_DATA_END seen");
+  if (!s.pv_info_count) return c.order("Xen restore: Not yet received X86_PV_INFO record");
+  const u32 start = c.b.at<u32>(0), end = c.b.at<u32>(4);
+  if (start > end)
+    return c.order(strprintf("Xen restore: End pfn in stream (%#x) exceeds Start (%#x)", end, start));
+  const u32 fpp = kPageSize / m.width;
+  const u32 first = start / fpp, last = end / fpp + 1;
+  if (c.b.len != 8 + u64{last - first} * 8)
+    return c.order(
+        strprintf("Xen restore: X86_PV_P2M_FRAMES record wrong size: start_pfn %#x, end_pfn %#x, "
+                  "length %llu, expected 8 + (%u - %u) * 8",
+                  start, end, static_cast<ull>(c.b.len), last, first));
+  if (end > m.max_pfn) {
+    m.max_pfn = s.max_pfn = end;
+    m.p2m_sized = true;
+    m.frames.resize(end / fpp + 1, ~u64{0});
+    m.frame_rec.resize(m.frames.size(), ~u32{0});
+  } else if (!m.p2m_sized) {
+    return c.order(
+        "Xen restore: X86_PV_P2M_FRAMES with end pfn 0 never sizes the p2m: handle_x86_pv_p2m_frames() "
+        "writes through an unallocated frame list (a crash)");
+  }
+  m.frame_where.push_back(c.fail(Errc::bad_order, {}));
+  const u32 rec = static_cast<u32>(m.frame_where.size() - 1);
+  const std::vector<u64>& list = c.frames;
+  for (u32 x = 0; x < last - first && x < list.size(); ++x) {
+    m.frames[first + x] = list[x];
+    m.frame_rec[first + x] = rec;
+  }
   s.p2m_frames = true;
-  s.max_pfn = std::max<u64>(s.max_pfn, end);
   return {};
 }
 
 Error strict_pv_vcpu(const Ctx& c) {
-  if (!c.s.pv()) return c.order(strprintf("X86_PV_VCPU_%s in an HVM stream", vcpu_kind(c.ev.type)));
-  u32 vcpu = c.b.at<u32>(0);
-  if (vcpu > kMaxVcpuId) return c.order(strprintf("vcpu id %u out of range (max %u)", vcpu, kMaxVcpuId));
-  if (c.ev.type == libxc::X86_PV_VCPU_BASIC && vcpu == 0) c.s.vcpu0_basic = true;
-  return {};
+  LibxcState& s = c.s;
+  if (!s.pv()) return not_handled(c);
+  // Empty records are skipped before anything else is looked at.
+  const u64 blob = c.b.len - 8;
+  if (blob == 0) return {};
+  const u32 id = c.b.at<u32>(0);
+  const std::string name(record_info(Layer::libxc, c.ev.type)->spec_name);
+  if (id >= s.max_vcpus)
+    return c.order(strprintf("Xen restore: %s record vcpu_id (%u) exceeds domain max (%u)", name.c_str(), id,
+                             s.max_vcpus - 1));
+  const ull len = c.b.len;
+  switch (c.ev.type) {
+    case libxc::X86_PV_VCPU_BASIC: {
+      const pv::ContextLayout& l = pv::context_layout(s.m.width);
+      if (blob != l.size)
+        return c.order(strprintf("Xen restore: %s record wrong size: expected %llu, got %llu", name.c_str(),
+                                 static_cast<ull>(8 + l.size), len));
+      if (!c.b.whole()) return {};
+      auto word = [&](u32 off) { return l.word == 8 ? c.b.at<u64>(8 + off) : u64{c.b.at<u32>(8 + off)}; };
+      strict::Vcpu& v = s.m.vcpus[id];
+      v.basic = true;
+      v.where = c.fail(Errc::bad_order, {});
+      v.rdx = word(l.rdx);
+      v.cr3 = word(l.ctrlreg + 3 * l.word);
+      v.cr1 = word(l.ctrlreg + 1 * l.word);
+      v.gdt_ents = static_cast<u32>(word(l.gdt_ents));
+      for (u32 i = 0; i < v.gdt.size(); ++i) v.gdt[i] = word(l.gdt_frames + i * l.word);
+      return {};
+    }
+    case libxc::X86_PV_VCPU_EXTENDED:
+      if (blob > 128)
+        return c.order(strprintf("Xen restore: %s record too long: max 136, got %llu", name.c_str(), len));
+      {
+        strict::Vcpu& v = s.m.vcpus[id];
+        v.ext = true;
+        v.ext_where = c.fail(Errc::bad_order, {});
+        std::uint8_t raw[4] = {};
+        if (c.b.whole()) std::memcpy(raw, c.b.data + 8, blob < 4 ? static_cast<std::size_t>(blob) : 4);
+        std::memcpy(&v.ext_vcpu, raw, 4);
+      }
+      return {};
+    case libxc::X86_PV_VCPU_XSAVE:
+      if (blob < 16)
+        return c.order(strprintf("Xen restore: %s record too short: min 24, got %llu", name.c_str(), len));
+      return {};
+    default:
+      if (blob % 16 != 0)
+        return c.order(strprintf("Xen restore: %s record payload size %llu expected to be a multiple of 16",
+                                 name.c_str(), static_cast<ull>(blob)));
+      return {};
+  }
 }
 
 Error strict_shared_info(const Ctx& c) {
-  if (!c.s.pv()) return c.order("SHARED_INFO in an HVM stream");
-  if (!c.s.pv_info_count) return c.order("SHARED_INFO before X86_PV_INFO");
+  if (!c.s.pv()) return not_handled(c);
+  if (!c.s.pv_info_count) return c.order("Xen restore: Not yet received X86_PV_INFO record");
   c.s.shared_info = true;
   return {};
 }
 
+Error strict_tsc_info(const Ctx& c) {
+  const u32 mode = c.b.at<u32>(0);
+  if (mode > 2)
+    return c.order(
+        strprintf("Xen restore: Unable to set TSC information (hypervisor: tsc_set_info refuses TSC mode %u, "
+                  "not 0, 1 or 2)",
+                  mode));
+  return {};
+}
+
 Error strict_hvm_params(const Ctx& c) {
-  if (c.s.pv()) return c.order("HVM_PARAMS in a PV stream");
-  c.s.hvm_params = true;
+  if (c.s.pv()) return not_handled(c);
+  if (!c.b.whole()) return {};
+  const u32 count = c.b.at<u32>(0);
+  for (u32 i = 0; i < count; ++i) {
+    const std::string f =
+        strict::hvm_param(c.s.m, c.b.at<u64>(8 + 16 * u64{i}), c.b.at<u64>(16 + 16 * u64{i}));
+    if (!f.empty()) return c.order(f);
+  }
   return {};
 }
 
 Error strict_hvm_context(const Ctx& c) {
-  if (c.s.pv()) return c.order("HVM_CONTEXT in a PV stream");
-  if (!c.s.hvm_params) return c.order("HVM_CONTEXT before HVM_PARAMS");
-  c.s.hvm_context = true;
+  if (c.s.pv()) return not_handled(c);
+  // update_blob(): the last HVM_CONTEXT is the one loaded, at the end.
+  c.s.m.hvm_context = true;
+  c.s.m.hvm_fault = {};
+  if (!c.hvm_fault.empty()) c.s.m.hvm_fault = c.order(c.hvm_fault);
   return {};
 }
 
 Error strict_checkpoint(const Ctx& c) {
   if (!c.ev.nested && !c.opt.checkpointed)
     return c.order(
-        "CHECKPOINT in a stream that is not checkpointed (use --checkpointed for "
-        "Remus/COLO streams)");
+        "Xen restore: Found checkpoint in non-checkpointed stream (use --checkpointed for Remus/COLO "
+        "streams)");
   return {};
 }
 
 Error strict_end(const Ctx& c) {
   const LibxcState& s = c.s;
-  if (s.pv() && !s.vcpu0_basic) return c.order("END of a PV stream without vcpu0's basic state");
-  if (s.pv() && !s.pv_info_count) return c.order("END of a PV stream without X86_PV_INFO");
-  if (!s.pv() && !s.hvm_context) return c.order("END of an HVM stream without HVM_CONTEXT");
-  return {};
-}
-
-Error strict_cpu_policy(const Ctx& c) {
-  if (c.s.static_data_end) return c.order("CPU policy after STATIC_DATA_END");
-  return {};
+  // Remus: the restore completes from the last checkpoint's state.
+  const strict::Model& m = s.committed ? *s.committed : s.m;
+  const Error end = c.fail(Errc::bad_order, {});
+  if (s.pv()) {
+    if (!m.vcpus.count(0) || !m.vcpus.at(0).basic)
+      return c.order("Xen restore: Sender didn't send vcpu0's basic state");
+    if (!s.pv_info_count || !m.p2m_sized) {
+      Error e = m.vcpus.at(0).where;
+      e.detail =
+          "Xen restore: no X86_PV_INFO and X86_PV_P2M_FRAMES, so no p2m: vcpu0's Start Info pfn is out of "
+          "range (or restore crashes on the missing p2m)";
+      return e;
+    }
+    return strict::pv_stream_complete(m, end);
+  }
+  if (!m.hvm_context)
+    return c.order(
+        "hypervisor: HVM restore: no HVM context to load (no HVM_CONTEXT record): hvm_load finds no HEADER");
+  return m.hvm_fault;
 }
 
 // ---- libxl ----------------------------------------------------------------------
@@ -272,7 +378,10 @@ constexpr std::array<Rule, libxc::kRecordTypeCount> kLibxc{{
     {.type = libxc::SHARED_INFO,
      .length = "Length expected to be 4096 bytes, not %llu",
      .strict = strict_shared_info},
-    {.type = libxc::X86_TSC_INFO, .length = "Length should be 24 bytes, got %llu", .check = tsc_info},
+    {.type = libxc::X86_TSC_INFO,
+     .length = "Length should be 24 bytes, got %llu",
+     .check = tsc_info,
+     .strict = strict_tsc_info},
     {.type = libxc::HVM_CONTEXT, .length = "Zero length HVM context", .strict = strict_hvm_context},
     {.type = libxc::HVM_PARAMS,
      .length = "Length should be at least 8 bytes, got %llu",
@@ -296,13 +405,11 @@ constexpr std::array<Rule, libxc::kRecordTypeCount> kLibxc{{
     {.type = libxc::X86_CPUID_POLICY,
      .length = "Record length %llu, expected multiple of %u",
      .version = "x86 CPUID policy record found in v2 stream",
-     .version_first = true,
-     .strict = strict_cpu_policy},
+     .version_first = true},
     {.type = libxc::X86_MSR_POLICY,
      .length = "Record length %llu, expected multiple of %u",
      .version = "x86 MSR policy record found in v2 stream",
-     .version_first = true,
-     .strict = strict_cpu_policy},
+     .version_first = true},
 }};
 
 constexpr std::array<Rule, libxl::kRecordTypeCount> kLibxl{{

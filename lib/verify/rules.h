@@ -7,8 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "strict.h"
 #include "xsr/error.h"
 #include "xsr/reader.h"
 #include "xsr/verify.h"
@@ -28,9 +31,14 @@ struct LibxcState {
   bool p2m_frames = false;
   std::uint64_t max_pfn = 0;  // highest pfn a PV P2M_FRAMES record covers
   bool shared_info = false;
-  bool hvm_params = false;
-  bool hvm_context = false;
-  bool vcpu0_basic = false;
+  // The domain's vCPU count: Xen 4.17's HVM_MAX_VCPUS unless the xl
+  // config says otherwise.
+  std::uint32_t max_vcpus = hvm::kMaxVcpus;
+  // A Remus checkpoint was read: records are buffered until the next one
+  // (xg_sr_restore.c restore()), and the stream completes from `committed`.
+  bool buffering = false;
+  strict::Model m;
+  std::shared_ptr<const strict::Model> committed;
 
   bool pv() const { return domain_type == libxc::kX86Pv; }
 };
@@ -53,6 +61,10 @@ struct Ctx {
   LibxcState& s;
   bool libxc_seen;  // a libxc stream has begun
   const XenstoreScan& xs;
+  // --strict: an X86_PV_P2M_FRAMES record's frame list; an HVM_CONTEXT's
+  // fault by hvm_load's rules ("" when none).
+  const std::vector<std::uint64_t>& frames;
+  const std::string& hvm_fault;
   const VerifyOptions& opt;
   const RecordReader& rd;  // for errors that carry the record
 

@@ -1,9 +1,14 @@
 #include "xsr/verify.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <memory>
+#include <utility>
+#include <vector>
 
 #include "rules.h"
+#include "strict.h"
 #include "xsr/reader.h"
 #include "xsr/walker.h"
 
@@ -51,9 +56,13 @@ class Verifier final : public WalkConsumer {
   // cost a third more instructions (callgrind), ~15% more time.
   [[gnu::always_inline]] inline Error record_header(const RecordEvent& ev);
   bool scan_body(const RecordEvent& ev) const {
-    return ev.layer == Layer::libxl && ev.type == libxl::EMULATOR_XENSTORE_DATA;
+    if (ev.layer == Layer::libxl) return ev.type == libxl::EMULATOR_XENSTORE_DATA;
+    return opt_.strict && (ev.type == libxc::HVM_CONTEXT || ev.type == libxc::X86_PV_P2M_FRAMES);
   }
-  void body_chunk(Bytes chunk, u64 off) { xs_.add(chunk, off); }
+  void body_chunk(Bytes chunk, u64 off) {
+    if (scan_ == Layer::libxl) xs_.add(chunk, off);
+    else strict_chunk(chunk, off);
+  }
   Error record(const RecordEvent& ev, const Body& b, bool padding_ok);
   [[gnu::always_inline]] inline bool page_data(const RecordEvent& ev, const PageDataReader& pd);
   [[gnu::always_inline]] inline void pfns(const RecordEvent& ev, Bytes chunk);
@@ -89,7 +98,7 @@ class Verifier final : public WalkConsumer {
     return ev.type < (ev.layer == Layer::libxc ? u32{libxc::kRecordTypeCount} : u32{libxl::kRecordTypeCount});
   }
   rules::Ctx ctx(const RecordEvent& ev, const Body& b) {
-    return rules::Ctx{ev, b, libxc_, libxc_seen_, xs_, opt_, walker_.reader()};
+    return rules::Ctx{ev, b, libxc_, libxc_seen_, xs_, frames_, hvm_fault_, opt_, walker_.reader()};
   }
   void squash_flush(LibxcState& s) {
     if (s.squashed > 0) {
@@ -108,6 +117,21 @@ class Verifier final : public WalkConsumer {
   Error optional_record(const RecordEvent& ev, const Body& b, bool padding_ok);
   Error libxc_record(const RecordEvent& ev, const Body& b, bool padding_ok);
   [[gnu::cold]] void first_bad_pfn(const RecordEvent& ev, Bytes chunk);
+  // ---- --strict (strict.h) ----------------------------------------------
+  void strict_begin(const RecordEvent& ev);
+  void strict_chunk(Bytes chunk, u64 off);
+  void strict_pfns(const RecordEvent& ev, Bytes chunk);
+  Error strict_pages(const RecordEvent& ev, PageDataReader& pd);
+  Error strict_page(const RecordEvent& ev, u64 pfn, unsigned type, const std::byte* page);
+  // A rule of Xen's restore broken: after a Remus checkpoint the record
+  // is only buffered, so the fault waits for the next checkpoint (and is
+  // forgotten if END comes first).
+  Error strict_fault(Error e) {
+    if (!libxc_.buffering || !e) return e;
+    if (!pending_) pending_ = std::move(e);
+    return {};
+  }
+  Error strict_record(const RecordEvent& ev, const Body& b, const rules::Rule& r);
   // A record that passed, for the observer (record_end counts it).
   void accept(const RecordEvent& ev, Bytes body) {
     if (obs()) obs()->record(ev.layer, ev.type, ev.offset, ev.length, body);
@@ -117,7 +141,16 @@ class Verifier final : public WalkConsumer {
   const VerifyOptions& opt_;
   StreamStats& st_;
   u64 next_progress_ = 64ull << 20;
-  rules::XenstoreScan xs_;  // of the current libxl record
+  rules::XenstoreScan xs_;     // of the current libxl record
+  Layer scan_ = Layer::libxc;  // the layer of the record body_chunk scans
+  u32 scan_type_ = 0;          // and its type
+  // --strict: the current record's frame list, HVM context check, PV
+  // PAGE_DATA entries; a fault held back by Remus buffering.
+  std::vector<u64> frames_;
+  strict::HvmScan hvm_scan_;
+  std::string hvm_fault_;
+  std::vector<u64> pd_entries_;
+  Error pending_;
   LibxcState libxc_;
   bool libxc_seen_ = false;
   u64 image_header_off_ = 0;
@@ -179,6 +212,7 @@ Error Verifier::header_end(const HeaderEvent& ev) {
 Error Verifier::image_header(const HeaderEvent& ev) {
   // The reference verifies each libxc stream of a libxl stream afresh.
   if (libxc_seen_) libxc_ = LibxcState{};
+  pending_ = {};
   libxc_seen_ = true;
   const u64 off = ev.offset;
   const auto ih = ev.as<libxc::ImageHeader>();
@@ -282,6 +316,8 @@ Error Verifier::record_header(const RecordEvent& ev) {
   if (opt_.strict && ev.length > kMaxRecordBody)
     return fail(Errc::too_large, ev.offset,
                 strprintf("body length %u exceeds the 128 MiB limit of Xen's restore", ev.length));
+  scan_ = ev.layer;
+  if (opt_.strict && ev.layer == Layer::libxc) strict_begin(ev);
   if (ev.layer == Layer::libxl) {
     xs_ = {};
     if (known(ev))
@@ -329,7 +365,9 @@ Error Verifier::libxc_record(const RecordEvent& ev, const Body& b, bool padding_
   info(strprintf("Libxc Record: %s, length %u",
                  std::string(record_info(Layer::libxc, ev.type)->ref_name).c_str(), ev.length));
   if (!padding_ok) return padding_error(ev);
-  if (Error e = rules::run(ctx(ev, b), r, s.version, opt_.strict)) return e;
+  if (Error e = rules::run(ctx(ev, b), r, s.version, false)) return e;
+  if (opt_.strict)
+    if (Error e = strict_record(ev, b, r)) return e;
   accept(ev, b.bytes());
   return {};
 }
@@ -343,6 +381,7 @@ bool Verifier::page_data(const RecordEvent& ev, const PageDataReader& pd) {
   pd_index_ = pd_pages_ = 0;
   pd_by_type_ = {};
   pv_limit_ = opt_.strict && libxc_.pv();
+  if (opt_.strict) pd_entries_.clear();
   if (ph.reserved != 0) {
     deferred_ = fail(Errc::bad_record, ev.offset,
                      strprintf("Reserved bits set in PAGE_DATA record 0x%04x", ph.reserved));
@@ -376,6 +415,8 @@ void Verifier::pfns(const RecordEvent& ev, Bytes chunk) {
   }
   pd_pages_ += pages;
   if (bad_bits && !deferred_) first_bad_pfn(ev, chunk);
+  if (opt_.strict) [[unlikely]]
+    strict_pfns(ev, chunk);
   if (obs()) obs()->pfns(chunk);
   pd_index_ += n;
 }
@@ -399,8 +440,8 @@ void Verifier::first_bad_pfn(const RecordEvent& ev, Bytes chunk) {
     }
     if (pv_limit_ && e.pfn() > libxc_.max_pfn) {
       deferred_ = fail(Errc::bad_order, ev.offset,
-                       strprintf("pfn[%llu] 0x%llx beyond the P2M (max pfn 0x%llx)", idx,
-                                 static_cast<ull>(e.pfn()), static_cast<ull>(libxc_.max_pfn)));
+                       strprintf("Xen restore: pfn %#llx (index %llu) outside domain maximum (max pfn %#llx)",
+                                 static_cast<ull>(e.pfn()), idx, static_cast<ull>(libxc_.max_pfn)));
       return;
     }
   }
@@ -419,21 +460,150 @@ Error Verifier::pages(const RecordEvent& ev, PageDataReader& pd) {
   // Page bodies: no check needs them, so the walker skips them (spliced
   // away on a pipe, jumped over in a file), never copied to user space.
   if (obs() && !deferred_ && obs()->wants_pages()) return obs()->pages(pd);
+  if (opt_.strict && !deferred_ && libxc_.pv()) [[unlikely]]
+    return strict_pages(ev, pd);
   return {};
 }
 
 Error Verifier::page_data_end(const RecordEvent& ev, bool padding_ok) {
   ++libxc_.squashed;
   if (!padding_ok) return padding_error(ev);
-  if (deferred_) return deferred_;
+  if (deferred_) return deferred_.code == Errc::bad_order ? strict_fault(std::move(deferred_)) : deferred_;
   if (opt_.strict) {
     const Body none{nullptr, ev.length, 0};
-    if (Error e = rules::strict_page_data(ctx(ev, none))) return e;
+    if (Error e = strict_fault(rules::strict_page_data(ctx(ev, none)))) return e;
   }
   // Pages and entries count once their record passed.
   st_.pages += pd_pages_;
   for (std::size_t t = 0; t < pd_by_type_.size(); ++t) st_.pfns_by_type[t] += pd_by_type_[t];
   accept(ev, {});
+  return {};
+}
+
+// ---- --strict -------------------------------------------------------------------
+
+void Verifier::strict_begin(const RecordEvent& ev) {
+  scan_type_ = ev.type;
+  if (ev.type == libxc::HVM_CONTEXT) hvm_scan_.begin(ev.length, libxc_.max_vcpus);
+  if (ev.type == libxc::X86_PV_P2M_FRAMES) frames_.clear();
+}
+
+// A piece of a body scan_body() asked for: the HVM context, or the frame
+// list after P2M_FRAMES' 8-byte header (pieces are multiples of 8 bytes).
+void Verifier::strict_chunk(Bytes chunk, u64 off) {
+  if (scan_type_ == libxc::HVM_CONTEXT) {
+    hvm_scan_.add(chunk.data(), chunk.size());
+    return;
+  }
+  for (std::size_t i = off < 8 ? static_cast<std::size_t>(8 - off) : 0; i + 8 <= chunk.size(); i += 8)
+    frames_.push_back(load<u64>(chunk.data() + i));
+}
+
+Error Verifier::strict_record(const RecordEvent& ev, const Body& b, const rules::Rule& r) {
+  LibxcState& s = libxc_;
+  if (ev.type == libxc::HVM_CONTEXT) hvm_fault_ = hvm_scan_.finish();
+  if (!r.strict) return {};
+  Error e = r.strict(ctx(ev, b));
+  if (ev.type == libxc::END) return e;  // processed even while buffering
+  if (ev.type != libxc::CHECKPOINT) return strict_fault(std::move(e));
+  if (e) return e;
+  // The records buffered since the last checkpoint are processed now.
+  if (pending_) return std::exchange(pending_, Error{});
+  s.committed = std::make_shared<const strict::Model>(s.m);
+  s.buffering = true;
+  return {};
+}
+
+namespace {
+// Page types restore gives a frame (page_type_to_populate()).
+constexpr bool populates(unsigned t) { return t <= 4 || (t >= 9 && t <= 0xc) || t == 0xe; }
+constexpr u64 kMaxGfn = u64{1} << 36;
+}  // namespace
+
+// PV: the entries, kept for strict_pages; HVM: gfns the hypervisor's
+// populate_physmap refuses.
+void Verifier::strict_pfns(const RecordEvent& ev, Bytes chunk) {
+  const std::size_t n = chunk.size() / 8;
+  if (libxc_.pv()) {
+    for (std::size_t i = 0; i < n; ++i) pd_entries_.push_back(PfnEntry::at(chunk, i).raw);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const PfnEntry e = PfnEntry::at(chunk, i);
+    if (!populates(e.type())) continue;
+    if (e.pfn() >= kMaxGfn && !deferred_)
+      deferred_ = fail(Errc::bad_order, ev.offset,
+                       strprintf("Xen restore: Failed to populate physmap (hypervisor: populate_physmap: gfn "
+                                 "%#llx beyond 2^36)",
+                                 static_cast<ull>(e.pfn())));
+  }
+}
+
+// PV process_page_data(): every entry populated as its type says and
+// typed, then each page with data localised (pagetables) in stream order.
+Error Verifier::strict_pages(const RecordEvent& ev, PageDataReader& pd) {
+  strict::PfnMap& map = libxc_.m.pfns;
+  for (const u64 raw : pd_entries_) {
+    const PfnEntry e{raw};
+    std::uint8_t& v = map.at(e.pfn());
+    v = static_cast<std::uint8_t>((v & strict::PfnMap::kPopulated) |
+                                  (populates(e.type()) ? strict::PfnMap::kPopulated : 0) | e.type());
+  }
+  std::size_t i = 0;
+  Error first;
+  Error e = pd.for_each_page([&](PageDataReader::Page page) {
+    while (i < pd_entries_.size() && !PfnEntry{pd_entries_[i]}.has_data()) ++i;
+    if (i >= pd_entries_.size()) return;
+    const PfnEntry en{pd_entries_[i++]};
+    if (!first) first = strict_page(ev, en.pfn(), en.type(), page.data());
+  });
+  if (e) return e;
+  if (first && !deferred_) deferred_ = std::move(first);
+  return {};
+}
+
+Error Verifier::strict_page(const RecordEvent& ev, u64 pfn, unsigned type, const std::byte* page) {
+  strict::Model& m = libxc_.m;
+  const unsigned level = type & 7;
+  if (level >= 1 && level <= 4) {
+    // x86_pv_localise_page(): a present entry's pfn goes through
+    // pfn_to_mfn(), which asserts it is in the p2m, then is populated.
+    for (u32 k = 0; k < pv::kPtesPerPage; ++k) {
+      const u64 pte = load<u64>(page + 8 * k);
+      if (!(pte & pv::kPtePresent)) continue;
+      const u64 p = pv::pte_pfn(pte);
+      if (p > m.max_pfn)
+        return fail(
+            Errc::bad_order, ev.offset,
+            strprintf("Xen restore: L%u[%u] = %#llx of pfn %#llx names pfn %#llx beyond the p2m (max pfn "
+                      "%#llx): assertion 'pfn <= ctx->x86.pv.max_pfn' in pfn_to_mfn() fails (a crash)",
+                      level, k, static_cast<ull>(pte), static_cast<ull>(pfn), static_cast<ull>(p),
+                      static_cast<ull>(m.max_pfn)));
+      m.pfns.at(p) |= strict::PfnMap::kPopulated;
+    }
+    return {};
+  }
+  // A start_info page (magic "xen-"): the XenStore and console pfns
+  // restore will read from it if vCPU 0 names it; other pages: whether
+  // those fields would pass as they stand (docs/strict.md).
+  const pv::StartInfoLayout& l = pv::start_info_layout(m.width);
+  strict::StartInfo si;
+  si.store = m.width == 4 ? load<u32>(page + l.store_mfn) : load<u64>(page + l.store_mfn);
+  si.console = m.width == 4 ? load<u32>(page + l.console_mfn) : load<u64>(page + l.console_mfn);
+  auto ok = [&](u64 p) { return p <= m.max_pfn && m.pfns.populated(p); };
+  std::uint8_t& v = m.pfns.at(pfn);
+  v = static_cast<std::uint8_t>((v & ~strict::PfnMap::kStartInfoOk) |
+                                (ok(si.store) && ok(si.console) ? strict::PfnMap::kStartInfoOk : 0));
+  auto& infos = m.start_infos;
+  const bool magic = std::memcmp(page, "xen-", 4) == 0;
+  if (!magic && infos.empty()) return {};
+  auto it = std::find_if(infos.begin(), infos.end(), [&](const auto& x) { return x.first == pfn; });
+  if (!magic) {
+    if (it != infos.end()) infos.erase(it);
+    return {};
+  }
+  if (it != infos.end()) it->second = si;
+  else infos.emplace_back(pfn, si);
   return {};
 }
 
