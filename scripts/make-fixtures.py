@@ -88,7 +88,10 @@ def libxl_hdr(ident=LIBXL_IDENT, version=2, options=0):
     return struct.pack("!QII", ident, version, options)
 
 
-def xl_hdr(mflags, optdata=b"", magic=XL_MAGIC):
+def xl_hdr(mflags, config=b"", magic=XL_MAGIC):
+    """xl's header; its optional data is the config as xl writes it
+    (save_domain_core_writeconfig): a u32 length, then the config and a NUL."""
+    optdata = struct.pack("<I", len(config) + 1) + config + b"\0" if config else struct.pack("<I", 0)
     return magic + struct.pack("<IIII", 0x01020304, mflags, 0, len(optdata)) + optdata
 
 
