@@ -259,11 +259,22 @@ Error strict_checkpoint(const Ctx& c) {
   return {};
 }
 
-Error strict_end(const Ctx& c) {
+// Faults Xen's restore finds when the stream completes are reported at
+// END, where they are found: a forwarder (relay) has passed the record
+// that carried the bad value by then. The message names that record.
+Error at_end(const Error& end, Error found) {
+  if (!found || found.offset == end.offset || found.record == kNoRecord) return found;
+  Error e = end;
+  e.detail = strprintf("%s (the value is in record %llu, %s, at offset 0x%llx)", found.detail.c_str(),
+                       static_cast<ull>(found.record), record_name(found.layer, found.type).c_str(),
+                       static_cast<ull>(found.offset));
+  return e;
+}
+
+Error stream_complete(const Ctx& c, const Error& end) {
   const LibxcState& s = c.s;
   // Remus: the restore completes from the last checkpoint's state.
   const strict::Model& m = s.committed ? *s.committed : s.m;
-  const Error end = c.fail(Errc::bad_order, {});
   if (s.pv()) {
     if (!m.vcpus.count(0) || !m.vcpus.at(0).basic)
       return c.order("Xen restore: Sender didn't send vcpu0's basic state");
@@ -280,6 +291,11 @@ Error strict_end(const Ctx& c) {
     return c.order(
         "hypervisor: HVM restore: no HVM context to load (no HVM_CONTEXT record): hvm_load finds no HEADER");
   return m.hvm_fault;
+}
+
+Error strict_end(const Ctx& c) {
+  const Error end = c.fail(Errc::bad_order, {});
+  return at_end(end, stream_complete(c, end));
 }
 
 // ---- libxl ----------------------------------------------------------------------
