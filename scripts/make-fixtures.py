@@ -864,11 +864,6 @@ def build():
     recs.insert(4, sde)
     strict("strict-v3-pagedata-before-static-data-end.bin",
            libxc_stream(Stream(), DHDR_HVM, recs), "before STATIC_DATA_END")
-    recs = hvm_records(3)
-    ctx = recs.pop()
-    recs.insert(len(recs) - 1, xc("HVM_CONTEXT", ctx.body, fail=True))
-    strict("strict-hvm-context-before-hvm-params.bin",
-           libxc_stream(Stream(), DHDR_HVM, recs), "HVM_CONTEXT before HVM_PARAMS")
     s = Stream().raw(ihdr(3)).raw(dhdr(DHDR_HVM)).recs(hvm_records(3)[:4])
     s.rec(xc("HVM_CONTEXT", ctx_bytes(64, 1), length=REC_LENGTH_MAX + 8, fail=True))
     strict("strict-body-over-128mib.bin", s, "128 MiB", plain_exit=1, plain_message=TRUNC)

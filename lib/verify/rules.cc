@@ -149,8 +149,10 @@ Error strict_hvm_params(const Ctx& c) {
 }
 
 Error strict_hvm_context(const Ctx& c) {
+  // No order against HVM_PARAMS: Xen's save writes HVM_CONTEXT first
+  // (x86_hvm_end_of_checkpoint) and its restore applies the blob only at
+  // the end of the stream.
   if (c.s.pv()) return c.order("HVM_CONTEXT in a PV stream");
-  if (!c.s.hvm_params) return c.order("HVM_CONTEXT before HVM_PARAMS");
   c.s.hvm_context = true;
   return {};
 }
