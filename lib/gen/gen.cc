@@ -95,6 +95,22 @@ void append(std::vector<std::byte>& v, const void* p, std::size_t n) {
   v.insert(v.end(), b, b + n);
 }
 
+// xl's save-file header and its optional data as xl writes it
+// (xl_saverestore.c): the config's length (u32), then the config, NUL
+// included.
+void write_xl_header(Sink& out, std::string cfg, u32 flags) {
+  cfg.push_back('\0');
+  const auto len = static_cast<u32>(cfg.size());
+  xl::Header h{};
+  std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
+  h.byteorder = xl::kByteOrder;
+  h.mandatory_flags = flags;
+  h.optional_data_len = 4 + len;
+  out.put(h);
+  out.put(len);
+  out.write(cfg.data(), cfg.size());
+}
+
 // HVM guests have no RAM behind the VGA hole.
 bool hvm_hole(u64 pfn) { return pfn >= 0xa0 && pfn < 0xc0; }
 
@@ -139,16 +155,10 @@ class Generator {
 
  private:
   void xl_header() {
-    std::string cfg = "{\"c_info\":{\"type\":\"" + std::string(o_.hvm ? "hvm" : "pv") +
-                      "\",\"name\":\"xsr-gen-" + std::to_string(o_.seed) + "\"}}";
-    cfg.push_back('\0');
-    xl::Header h{};
-    std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
-    h.byteorder = xl::kByteOrder;
-    h.mandatory_flags = xl::kFlagJson | xl::kFlagStreamV2;
-    h.optional_data_len = static_cast<u32>(cfg.size());
-    w_.out.put(h);
-    w_.out.write(cfg.data(), cfg.size());
+    write_xl_header(w_.out,
+                    "{\"c_info\":{\"type\":\"" + std::string(o_.hvm ? "hvm" : "pv") +
+                        "\",\"name\":\"xsr-gen-" + std::to_string(o_.seed) + "\"}}",
+                    xl::kFlagJson | xl::kFlagStreamV2);
   }
 
   void libxc_headers() {
@@ -313,15 +323,9 @@ class LegacyGenerator {
   u32 vcpus() const { return plan_.vcpus(); }
 
   void xl_header() {
-    std::string cfg = "{\"c_info\":{\"name\":\"xsr-legacy-" + std::to_string(o_.seed) + "\"}}";
-    cfg.push_back('\0');
-    xl::Header h{};
-    std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
-    h.byteorder = xl::kByteOrder;
-    h.mandatory_flags = xl::kFlagJson;  // no v2 flag: a legacy stream follows
-    h.optional_data_len = static_cast<u32>(cfg.size());
-    w_.out.put(h);
-    w_.out.write(cfg.data(), cfg.size());
+    // No v2 flag: a legacy stream follows.
+    write_xl_header(w_.out, "{\"c_info\":{\"name\":\"xsr-legacy-" + std::to_string(o_.seed) + "\"}}",
+                    xl::kFlagJson);
   }
 
   // Extended info, the p2m frame list and the vcpu info chunk.
