@@ -190,9 +190,11 @@ TEST_P(CompressCodec, CorruptCompressedInputIsNamed) {
     Opened in(z);
     ASSERT_TRUE(in.r.source);
     Error e = verify_source(in.src());
-    ASSERT_TRUE(e);
+    // Deflate may also decode the damage to page bodies the verifier takes
+    // as they are: then only the member's CRC, past END, names it.
+    ASSERT_TRUE(e || GetParam() == Codec::gzip);
     const std::string want = std::string(codec_name(GetParam())) + " data corrupt before compressed byte ";
-    if (e.code == Errc::io) {
+    if (e && e.code == Errc::io) {
       EXPECT_NE(e.message().find("read failed: " + want), std::string::npos) << e.message();
     } else {
       // Deflate has no check before the member's CRC: damaged data may

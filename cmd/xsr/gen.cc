@@ -48,7 +48,7 @@ po::options_description gen_options() {
       ("order", po::value<std::string>()->default_value("shuffled"), "pfn order within a batch: shuffled, or sequential as Xen's save sends them")
       ("batch", po::value<unsigned>()->default_value(1024), "pfns per PAGE_DATA record (1-1024)")
       ("checkpoints", po::value<unsigned>()->default_value(0), "checkpoint rounds after the first")
-      ("vcpus", po::value<unsigned>()->default_value(2), "PV vcpus")
+      ("vcpus", po::value<unsigned>()->default_value(2), "vcpus (HVM and PV)")
       ("width", po::value<unsigned>()->default_value(64), "PV guest width: 32 or 64")
       ("legacy", po::bool_switch(), "a legacy (Xen <= 4.5) stream; --format xl adds an xl header")
       ("toolstack-width", po::value<unsigned>()->default_value(64), "legacy toolstack width: 32 or 64")

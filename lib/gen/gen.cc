@@ -1,4 +1,6 @@
 #include "xsr/gen.h"
+
+#include "guest.h"
 #include "xsr/units.h"
 
 #include <algorithm>
@@ -21,6 +23,7 @@ namespace {
 
 using u64 = std::uint64_t;
 using u32 = std::uint32_t;
+using gen_detail::GuestPlan;
 
 // splitmix64: a tiny, well-mixed deterministic generator.
 struct Rng {
@@ -67,6 +70,7 @@ struct Emit {
   u64 pages = 0;  // page bodies put out
 };
 
+// Opaque bytes: the device model's state, which Xen never reads.
 std::vector<std::byte> blob(std::size_t n, Rng& rng) {
   std::vector<std::byte> v(n);
   for (std::size_t i = 0; i < n; i += 8) {
@@ -91,14 +95,29 @@ void append(std::vector<std::byte>& v, const void* p, std::size_t n) {
   v.insert(v.end(), b, b + n);
 }
 
+// xl's save-file header and its optional data as xl writes it
+// (xl_saverestore.c): the config's length (u32), then the config, NUL
+// included.
+void write_xl_header(Sink& out, std::string cfg, u32 flags) {
+  cfg.push_back('\0');
+  const auto len = static_cast<u32>(cfg.size());
+  xl::Header h{};
+  std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
+  h.byteorder = xl::kByteOrder;
+  h.mandatory_flags = flags;
+  h.optional_data_len = 4 + len;
+  out.put(h);
+  out.put(len);
+  out.write(cfg.data(), cfg.size());
+}
+
 // HVM guests have no RAM behind the VGA hole.
 bool hvm_hole(u64 pfn) { return pfn >= 0xa0 && pfn < 0xc0; }
 
 class Generator {
  public:
-  Generator(int fd, const GenOptions& o) : w_(fd, o), o_(o), rng_{o.seed} {
-    const u64 body = std::max<u64>(o.size, 16 << 10);
-    pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
+  Generator(int fd, const GenOptions& o)
+      : w_(fd, o), o_(o), rng_{o.seed}, pfn_range_(gen_detail::pfn_range(o)), plan_(o, pfn_range_) {
     batch_ = std::clamp<u32>(o.batch, 1, 1024);
     area_ = alloc_aligned(std::size_t{batch_} * kPageSize);
     for (u32 i = 0; i < batch_; ++i) gen_page(0, o.seed, area_.get() + std::size_t{i} * kPageSize);
@@ -136,16 +155,10 @@ class Generator {
 
  private:
   void xl_header() {
-    std::string cfg = "{\"c_info\":{\"type\":\"" + std::string(o_.hvm ? "hvm" : "pv") +
-                      "\",\"name\":\"xsr-gen-" + std::to_string(o_.seed) + "\"}}";
-    cfg.push_back('\0');
-    xl::Header h{};
-    std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
-    h.byteorder = xl::kByteOrder;
-    h.mandatory_flags = xl::kFlagJson | xl::kFlagStreamV2;
-    h.optional_data_len = static_cast<u32>(cfg.size());
-    w_.out.put(h);
-    w_.out.write(cfg.data(), cfg.size());
+    write_xl_header(w_.out,
+                    "{\"c_info\":{\"type\":\"" + std::string(o_.hvm ? "hvm" : "pv") +
+                        "\",\"name\":\"xsr-gen-" + std::to_string(o_.seed) + "\"}}",
+                    xl::kFlagJson | xl::kFlagStreamV2);
   }
 
   void libxc_headers() {
@@ -162,31 +175,17 @@ class Generator {
       w_.record(libxc::X86_PV_INFO, &pi, sizeof pi);
     }
     if (o_.version >= 3) {
-      w_.record(libxc::X86_CPUID_POLICY, blob(4 * libxc::kCpuidLeafSize, rng_));
-      w_.record(libxc::X86_MSR_POLICY, blob(2 * libxc::kMsrEntrySize, rng_));
+      w_.record(libxc::X86_CPUID_POLICY, plan_.cpuid_policy());
+      w_.record(libxc::X86_MSR_POLICY, plan_.msr_policy());
       w_.record(libxc::STATIC_DATA_END, nullptr, 0);
     }
     if (!o_.hvm) {
-      // The P2M frame list, as Xen's save writes it for pfns 0..range-1.
-      const u64 fpp = kPageSize / o_.pv_width;
-      const u64 end = pfn_range_ - 1;
-      std::vector<std::byte> body = pack(libxc::X86PvP2mFrames{0, static_cast<u32>(end)});
-      for (u64 f = 0; f <= end / fpp; ++f) {
-        u64 mfn = 0x100000 + f;
-        append(body, &mfn, 8);
-      }
+      // The P2M frame list, as Xen's save writes it for pfns 0..range-1:
+      // the pfns of the frames that hold the p2m, sent as NOTAB pages.
+      std::vector<std::byte> body = pack(libxc::X86PvP2mFrames{0, static_cast<u32>(pfn_range_ - 1)});
+      const std::vector<u64> frames = plan_.p2m_frame_pfns();
+      append(body, frames.data(), 8 * frames.size());
       w_.record(libxc::X86_PV_P2M_FRAMES, body);
-    }
-  }
-
-  // PV page types: mostly ordinary pages, a sprinkling of page tables.
-  u64 pv_type(u64 pfn) const {
-    switch (pfn % 97) {
-      case 1: return libxc::L1TAB;
-      case 2: return libxc::L2TAB;
-      case 3: return libxc::L1TAB_PIN;
-      case 4: return o_.pv_width == 8 ? libxc::L4TAB_PIN : libxc::L3TAB_PIN;
-      default: return libxc::NOTAB;
     }
   }
 
@@ -205,17 +204,22 @@ class Generator {
       u32 data_pages = 0;
       for (u32 i = 0; i < n; ++i) {
         const u64 pfn = (first + done + order[i]) % pfn_range_;
-        u64 type = libxc::NOTAB;
-        if (o_.hvm && hvm_hole(pfn)) type = libxc::XTAB;
-        else if (!o_.hvm) type = pv_type(pfn);
-        entries[i] = PfnEntry::make(pfn, type).raw;
-        if (libxc::page_type_has_data(static_cast<unsigned>(type))) {
-          std::byte* page = area_.get() + std::size_t{data_pages} * kPageSize;
-          if (o_.mixed_pages) gen_mixed_page(pfn, o_.seed, round, page);
-          const u64 stamp[3] = {pfn, o_.seed, round};
-          std::memcpy(page, stamp, sizeof stamp);
-          ++data_pages;
+        std::byte* page = area_.get() + std::size_t{data_pages} * kPageSize;
+        if (o_.hvm && hvm_hole(pfn)) {
+          entries[i] = PfnEntry::make(pfn, libxc::XTAB).raw;
+          continue;
         }
+        ++data_pages;
+        if (plan_.special(pfn)) {
+          entries[i] = PfnEntry::make(pfn, plan_.type(pfn)).raw;
+          plan_.fill(pfn, page);
+          if (!o_.mixed_pages) overwritten_.push_back(page);
+          continue;
+        }
+        entries[i] = PfnEntry::make(pfn, libxc::NOTAB).raw;
+        if (o_.mixed_pages) gen_mixed_page(pfn, o_.seed, round, page);
+        const u64 stamp[3] = {pfn, o_.seed, round};
+        std::memcpy(page, stamp, sizeof stamp);
       }
       const u64 len = 8 + 8 * u64{n} + u64{data_pages} * kPageSize;
       RecordHeader h{libxc::PAGE_DATA, static_cast<u32>(len)};
@@ -225,68 +229,38 @@ class Generator {
       ++w_.records;
       w_.pages += data_pages;
       w_.out.write_area(area_.get(), std::size_t{data_pages} * kPageSize);
+      // Special pages filled slots the stamped pages reuse.
+      for (std::byte* page : overwritten_) gen_page(0, o_.seed, page);
+      overwritten_.clear();
       done += n;
     }
   }
 
+  // The end of a checkpoint, as x86_hvm_end_of_checkpoint and
+  // x86_pv_end_of_checkpoint write it.
   void tail() {
     libxc::X86TscInfo tsc{0, 2000000, 1000000000ull + rng_.next() % 1000, 1, 0};
     w_.record(libxc::X86_TSC_INFO, &tsc, sizeof tsc);
     if (o_.hvm) {
-      std::vector<std::byte> params = pack(libxc::HvmParamsHeader{4, 0});
-      const libxc::HvmParam p[4] = {{1, pfn_range_ - 1},  // STORE_PFN
-                                    {5, pfn_range_ - 2},  // IOREQ_PFN
-                                    {6, pfn_range_ - 3},  // BUFIOREQ_PFN
-                                    {12, 0xfeffc000}};    // IDENT_PT
-      append(params, p, sizeof p);
+      w_.record(libxc::HVM_CONTEXT, plan_.hvm_context(false));
+      const std::vector<libxc::HvmParam> p = plan_.hvm_params();
+      std::vector<std::byte> params = pack(libxc::HvmParamsHeader{static_cast<u32>(p.size()), 0});
+      append(params, p.data(), p.size() * sizeof p[0]);
       w_.record(libxc::HVM_PARAMS, params);
-      w_.record(libxc::HVM_CONTEXT, hvm_context());
       return;
     }
-    w_.record(libxc::SHARED_INFO, blob(kPageSize, rng_));
-    const std::size_t basic = o_.pv_width == 8 ? 0x1430 : 0xaf0;
-    for (u32 v = 0; v < std::max<u32>(o_.vcpus, 1); ++v) {
-      vcpu(libxc::X86_PV_VCPU_BASIC, v, basic);
-      vcpu(libxc::X86_PV_VCPU_EXTENDED, v, 128);
-      vcpu(libxc::X86_PV_VCPU_XSAVE, v, 16 + 832);
-      vcpu(libxc::X86_PV_VCPU_MSRS, v, 2 * 16);
+    w_.record(libxc::SHARED_INFO, plan_.shared_info());
+    // Every vcpu online; no MSRS record: Xen writes one only for MSRs a
+    // guest set non-zero, which a Linux guest on this CPU policy has none of.
+    for (u32 v = 0; v < plan_.vcpus(); ++v) {
+      vcpu(libxc::X86_PV_VCPU_BASIC, v, plan_.pv_vcpu_basic(v));
+      vcpu(libxc::X86_PV_VCPU_EXTENDED, v, plan_.pv_vcpu_extended(v));
+      vcpu(libxc::X86_PV_VCPU_XSAVE, v, plan_.pv_vcpu_xsave());
     }
   }
 
-  // Xen's HVM save blob shape (public/hvm/save.h): a HEADER entry, per-vCPU
-  // CPU, LAPIC, LAPIC_REGS and MTRR entries, the domain's devices, END.
-  // Contents are random; the descriptors are what readers look at.
-  std::vector<std::byte> hvm_context() {
-    std::vector<std::byte> out;
-    auto entry = [&](std::uint16_t code, std::uint16_t instance, std::uint32_t len) {
-      append(out, &code, 2);
-      append(out, &instance, 2);
-      append(out, &len, 4);
-      auto b = blob(len, rng_);
-      out.insert(out.end(), b.begin(), b.end());
-    };
-    entry(1, 0, 24);  // HEADER
-    for (u32 v = 0; v < std::max<u32>(o_.vcpus, 1); ++v) {
-      const auto id = static_cast<std::uint16_t>(v);
-      entry(2, id, 1024);  // CPU
-      entry(5, id, 40);    // LAPIC
-      entry(6, id, 1024);  // LAPIC_REGS
-      entry(14, id, 784);  // MTRR
-    }
-    entry(3, 0, 8);     // PIC (master)
-    entry(3, 1, 8);     // PIC (slave)
-    entry(4, 0, 392);   // IOAPIC
-    entry(10, 0, 72);   // PIT
-    entry(11, 0, 16);   // RTC
-    entry(12, 0, 360);  // HPET
-    entry(13, 0, 8);    // PMTIMER
-    entry(0, 0, 0);     // END
-    return out;
-  }
-
-  void vcpu(u32 type, u32 id, std::size_t len) {
+  void vcpu(u32 type, u32 id, const std::vector<std::byte>& ctx) {
     std::vector<std::byte> body = pack(libxc::X86PvVcpuHeader{id, 0});
-    auto ctx = blob(len, rng_);
     body.insert(body.end(), ctx.begin(), ctx.end());
     w_.record(type, body);
   }
@@ -309,16 +283,17 @@ class Generator {
   const GenOptions& o_;
   Rng rng_;
   u64 pfn_range_;
+  GuestPlan plan_;
   u32 batch_;
   AlignedBuf area_;
+  std::vector<std::byte*> overwritten_;  // area pages a special page filled
 };
 
 // A legacy stream (REFERENCE.md "Legacy input"), as Xen 4.5's save wrote it.
 class LegacyGenerator {
  public:
-  LegacyGenerator(int fd, const GenOptions& o) : w_(fd, o), o_(o), rng_{o.seed} {
-    const u64 body = std::max<u64>(o.size, 16 << 10);
-    pfn_range_ = std::max<u64>(body / (kPageSize + 8), 16);
+  LegacyGenerator(int fd, const GenOptions& o)
+      : w_(fd, o), o_(o), rng_{o.seed}, pfn_range_(gen_detail::pfn_range(o)), plan_(o, pfn_range_) {
     batch_ = std::clamp<u32>(o.batch, 1, 1024);
     ul_ = o.toolstack_width / 8;
     area_ = alloc_aligned(std::size_t{batch_} * kPageSize);
@@ -341,20 +316,16 @@ class LegacyGenerator {
   }
 
  private:
-  static constexpr u32 kXsaveLen = 16 + 832;
+  // The xcnt block's size: the xsave record body (xcr0, xcr0_accum, area)
+  // and the 16 bytes of mask and size before it in each vcpu's state.
+  static constexpr u32 kXsaveLen = 16 + 16 + gen_detail::kXsaveArea;
   u32 vcpu_ctx() const { return o_.pv_width == 8 ? 0x1430 : 0xaf0; }
-  u32 vcpus() const { return std::clamp<u32>(o_.vcpus, 1, 64); }
+  u32 vcpus() const { return plan_.vcpus(); }
 
   void xl_header() {
-    std::string cfg = "{\"c_info\":{\"name\":\"xsr-legacy-" + std::to_string(o_.seed) + "\"}}";
-    cfg.push_back('\0');
-    xl::Header h{};
-    std::memcpy(h.magic, xl::kMagic, xl::kMagicLen);
-    h.byteorder = xl::kByteOrder;
-    h.mandatory_flags = xl::kFlagJson;  // no v2 flag: a legacy stream follows
-    h.optional_data_len = static_cast<u32>(cfg.size());
-    w_.out.put(h);
-    w_.out.write(cfg.data(), cfg.size());
+    // No v2 flag: a legacy stream follows.
+    write_xl_header(w_.out, "{\"c_info\":{\"name\":\"xsr-legacy-" + std::to_string(o_.seed) + "\"}}",
+                    xl::kFlagJson);
   }
 
   // Extended info, the p2m frame list and the vcpu info chunk.
@@ -363,14 +334,14 @@ class LegacyGenerator {
     w_.out.put(u32{8 + vcpu_ctx() + 8 + 8 + 4});
     w_.out.write("vcpu", 4);
     w_.out.put(vcpu_ctx());
-    w_.out.zeros(vcpu_ctx());
+    const std::vector<std::byte> ctx = plan_.pv_vcpu_basic(0);
+    w_.out.write(ctx.data(), ctx.size());
     w_.out.write("extv", 4);
     w_.out.put(u32{0});
     w_.out.write("xcnt", 4);
     w_.out.put(u32{4});
     w_.out.put(kXsaveLen);
-    const u64 fpp = kPageSize / o_.pv_width;
-    for (u64 f = 0; f <= (pfn_range_ - 1) / fpp; ++f) ulong(0x200000 + f);
+    for (u64 f : plan_.p2m_frame_pfns()) ulong(f);
     // vcpu info: vcpus 0..n-1 online.
     w_.out.put(std::int32_t{-2});
     const u32 n = vcpus();
@@ -379,14 +350,20 @@ class LegacyGenerator {
   }
 
   // HVM param chunks and libxl's physmap toolstack data (one VGA entry).
+  // The guest is a viridian (Windows) one, so that every param chunk kind
+  // appears: its HVM context carries the viridian entries to match.
   void hvm_head() {
-    for (auto [m, v] : {std::pair<std::int32_t, u64>{-3, 0xfeffc000},
-                        {-4, 0xfeffd000},
-                        {-8, pfn_range_ - 4},
-                        {-10, 0},
-                        {-11, 1},
-                        {-19, pfn_range_ - 8},
-                        {-20, 2}}) {
+    std::vector<std::pair<std::int32_t, u64>> chunks;
+    for (const libxc::HvmParam& p : plan_.hvm_params()) {
+      if (p.index == 12) chunks.push_back({legacy::HVM_IDENT_PT, p.value});
+      if (p.index == 37) chunks.push_back({legacy::HVM_VM86_TSS, p.value & 0xffffffff});
+      if (p.index == 17) chunks.push_back({legacy::HVM_CONSOLE_PFN, p.value});
+      if (p.index == 19) chunks.push_back({legacy::HVM_ACPI_IOPORTS_LOCATION, p.value});
+      if (p.index == 32) chunks.push_back({legacy::HVM_IOREQ_SERVER_PFN, p.value});
+      if (p.index == 33) chunks.push_back({legacy::HVM_NR_IOREQ_SERVER_PAGES, p.value});
+    }
+    chunks.insert(chunks.begin() + 4, {legacy::HVM_VIRIDIAN, 1});  // HVMPV_base_freq
+    for (auto [m, v] : chunks) {
       w_.out.put(m);
       w_.out.put(u32{0});
       w_.out.put(v);
@@ -402,31 +379,31 @@ class LegacyGenerator {
     w_.out.write(ts.data(), ts.size());
   }
 
-  // Unmapped pfns, every vcpu's contexts, the shared info page.
+  // Unmapped pfns (none: every pfn is sent), every vcpu's contexts (the
+  // extended one in its 128-byte domctl buffer), the shared info page.
   void pv_tail() {
-    w_.out.put(u32{2});  // unmapped pfns, discarded by the converter
-    ulong(pfn_range_ + 1);
-    ulong(pfn_range_ + 2);
+    w_.out.put(u32{0});
     for (u32 v = 0; v < vcpus(); ++v) {
-      auto basic = blob(vcpu_ctx(), rng_);
+      const std::vector<std::byte> basic = plan_.pv_vcpu_basic(v);
       w_.out.write(basic.data(), basic.size());
-      auto ext = blob(128, rng_);
+      std::vector<std::byte> ext = plan_.pv_vcpu_extended(v);
+      ext.resize(legacy::kExtendedCtx);
       w_.out.write(ext.data(), ext.size());
-      w_.out.put(u64{7});
-      w_.out.put(u64{kXsaveLen - 16});
-      auto xs = blob(kXsaveLen - 16, rng_);
+      const std::vector<std::byte> xs = plan_.pv_vcpu_xsave();
+      w_.out.put(gen_detail::kXcr0);
+      w_.out.put(u64{xs.size()});
       w_.out.write(xs.data(), xs.size());
     }
-    auto shinfo = blob(kPageSize, rng_);
+    const std::vector<std::byte> shinfo = plan_.shared_info();
     w_.out.write(shinfo.data(), shinfo.size());
   }
 
   // Magic pfns, the HVM context and the qemu record.
   void hvm_tail() {
-    w_.out.put(pfn_range_ - 1);
-    w_.out.put(pfn_range_ - 2);
-    w_.out.put(pfn_range_ - 3);
-    auto ctx = blob(2000 + rng_.next() % 2000, rng_);
+    w_.out.put(plan_.hvm_special(GuestPlan::kIoreq));
+    w_.out.put(plan_.hvm_special(GuestPlan::kBufioreq));
+    w_.out.put(plan_.hvm_special(GuestPlan::kXenstore));
+    const std::vector<std::byte> ctx = plan_.hvm_context(true);
     w_.out.put(static_cast<u32>(ctx.size()));
     w_.out.write(ctx.data(), ctx.size());
     w_.out.write(legacy::kQemuSignature, legacy::kQemuSignatureLen);
@@ -454,11 +431,15 @@ class LegacyGenerator {
         if (o_.hvm && hvm_hole(pfn)) {
           e = legacy::kDropped;
         } else {
-          u64 type = o_.hvm ? 0 : (pfn % 97 == 1 ? 1 : pfn % 97 == 3 ? 9 : 0);
-          e = (type << 28) | pfn;
+          e = (u64{plan_.type(pfn)} << 28) | pfn;
           std::byte* page = area_.get() + std::size_t{data_pages} * kPageSize;
-          const u64 stamp[3] = {pfn, o_.seed, 1};
-          std::memcpy(page, stamp, sizeof stamp);
+          if (plan_.special(pfn)) {
+            plan_.fill(pfn, page);
+            overwritten_.push_back(page);
+          } else {
+            const u64 stamp[3] = {pfn, o_.seed, 1};
+            std::memcpy(page, stamp, sizeof stamp);
+          }
           ++data_pages;
         }
         if (ul_ == 4) store(entries.data() + 4 * i, static_cast<u32>(e));
@@ -468,6 +449,8 @@ class LegacyGenerator {
       w_.out.write(entries.data(), std::size_t{n} * ul_);
       w_.pages += data_pages;
       w_.out.write_area(area_.get(), std::size_t{data_pages} * kPageSize);
+      for (std::byte* page : overwritten_) gen_page(0, o_.seed, page);
+      overwritten_.clear();
       first += n;
     }
   }
@@ -476,9 +459,11 @@ class LegacyGenerator {
   const GenOptions& o_;
   Rng rng_;
   u64 pfn_range_;
+  GuestPlan plan_;
   u32 batch_;
   std::size_t ul_;
   AlignedBuf area_;
+  std::vector<std::byte*> overwritten_;  // area pages a special page filled
 };
 
 }  // namespace
@@ -521,6 +506,12 @@ void gen_mixed_page(std::uint64_t pfn, std::uint64_t seed, std::uint64_t round, 
   }
   const u64 stamp[3] = {pfn, seed, round};
   std::memcpy(out, stamp, sizeof stamp);
+}
+
+std::uint64_t gen_pfn_range(const GenOptions& opt) { return gen_detail::pfn_range(opt); }
+
+bool gen_pfn_special(const GenOptions& opt, std::uint64_t pfn) {
+  return GuestPlan(opt, gen_detail::pfn_range(opt)).special(pfn);
 }
 
 std::uint64_t gen_max_size(const GenOptions& opt) {

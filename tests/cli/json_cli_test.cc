@@ -82,15 +82,15 @@ TEST_F(JsonCli, VerifyJsonCountsStopAtTheFailingRecord) {
             "invalid bad_record 6 libxc PAGE_DATA\n"
             "6 3 12512 {'NOTAB': 3, 'XTAB': 1}\n"
             "{'records': 2, 'bytes': 12352} True\n");
-  // A generated stream cut inside its first PAGE_DATA (at 192, after the
-  // 40 bytes of libxc headers and three records): 3 records, 192 bytes.
+  // A generated stream cut inside its first PAGE_DATA (at 312, after the
+  // 40 bytes of libxc headers and three records): 3 records, 312 bytes.
   const std::string img = gen("g");
   r = run({xsr_bin(), "verify", "--json", cut(img, 300000, "cut")});
   EXPECT_EQ(r.exit, 1);
   EXPECT_EQ(python("print(d['error']['code'], d['error']['record'], d['records'], d['pages'], d['bytes'], "
                    "d['bytes_read'], d['pfns_by_type'])\n",
                    r.out),
-            "truncated 3 3 0 192 300000 {}\n");
+            "truncated 3 3 0 312 300000 {}\n");
 }
 
 TEST_F(JsonCli, VerifyJsonAfterAFailedXlHeaderSaysHowFarItRead) {

@@ -213,9 +213,11 @@ constexpr std::uint64_t pfn_to_cr3(std::uint64_t pfn, std::uint32_t width) {
 struct StartInfoLayout {
   std::uint32_t nr_pages, shared_info, flags, store_mfn, store_evtchn, console_mfn, console_evtchn, pt_base,
       nr_pt_frames, mfn_list;
+  std::uint32_t cmd_line;  // char[1024], after mod_start and mod_len
 };
-constexpr StartInfoLayout kStartInfo64{32, 40, 48, 56, 64, 72, 80, 88, 96, 104};
-constexpr StartInfoLayout kStartInfo32{32, 36, 40, 44, 48, 52, 56, 60, 64, 68};
+constexpr StartInfoLayout kStartInfo64{32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 128};
+constexpr StartInfoLayout kStartInfo32{32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 80};
+constexpr std::uint32_t kStartInfoMagicLen = 32;  // char magic[32]: "xen-3.0-x86_64", "xen-3.0-x86_32p"
 inline const StartInfoLayout& start_info_layout(std::uint32_t width) {
   return width == 4 ? kStartInfo32 : kStartInfo64;
 }

@@ -1,8 +1,27 @@
 // `xsr gen`: deterministic (seeded) v2/v3 streams for tests and benchmarks,
 // libxc, libxl or xl-wrapped, PV or HVM, from kilobytes to tens of GiB,
-// with optional checkpoints. Each page is stamped with its pfn and the seed
-// (its first 16 bytes) and the round (the next 8: 1, or 3 for the pages a
-// checkpoint resends), so a reader can check any page it extracts.
+// with optional checkpoints, or legacy (Xen 4.5) ones.
+//
+// The streams describe a guest Xen 4.17's restore accepts, in the record
+// order and shape of Xen's own save (xg_sr_save*.c; xc_domain_save for
+// legacy): CPU policy, TSC info, real HVM save blobs (HEADER, per-vcpu
+// CPU/LAPIC/LAPIC_REGS/MTRR/CPU_XSAVE/VMCE/TSC_ADJUST, the emulated
+// devices, END) and HVM params, PV vcpu contexts, shared info.
+//
+// Data pages are stamped with their pfn and the seed (their first 16
+// bytes) and the round (the next 8: 1, or 3 for the pages a checkpoint
+// resends), so a reader can check any page it extracts. Special pages
+// (gen_pfn_special) hold what the guest keeps there instead:
+//   PV: one run of pfns a little above 0 (after a few "kernel image" pages)
+//     holding the top-level pagetable (L4, or the PAE L3; pinned), for
+//     64-bit an L3, an L2, up to four L1 tables (pinned) mapping the first
+//     2048 pfns at the kernel's base (special ones read-only), the p2m
+//     frames (entry i = i), start_info (vcpu 0's rdx), the xenstore and
+//     console rings, and a GDT frame per vcpu (zero) when there is room;
+//   HVM: Xen's builder's special pages (paging, access, sharing, bufioreq,
+//     xenstore, ioreq, the identity pagetable, console) and 8 ioreq server
+//     pages under them, at the top of the pfn range (under the VGA hole
+//     when the top would overlap it; no ioreq server pages under 64 pfns).
 #pragma once
 
 #include <cstdint>
@@ -62,6 +81,14 @@ std::uint64_t gen_max_size(const GenOptions& opt);
 
 // Vcpus a generated stream may have (a legacy stream's vcpu map is 64 bits).
 constexpr std::uint32_t kGenMaxVcpus = 64;
+
+// The pfns a stream for `opt` sends: 0 .. gen_pfn_range(opt) - 1 (HVM
+// streams send the VGA hole, 0xa0-0xbf, as XTAB).
+std::uint64_t gen_pfn_range(const GenOptions& opt);
+
+// Whether the page at pfn is a special page (see above) rather than a
+// stamped data page.
+bool gen_pfn_special(const GenOptions& opt, std::uint64_t pfn);
 
 // The 4 KiB page the generator writes for pfn under seed in the first
 // round (for checks): {pfn, seed, 1} in its first 24 bytes.
