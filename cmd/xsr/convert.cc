@@ -37,7 +37,7 @@ po::options_description convert_options() {
       ("format,f", po::value<std::string>(), "libxc or libxl (default: libxl behind an xl or libvirt header, else libxc)")
       ("skip-qemu", po::bool_switch(), "libxc output: leave the qemu record out")
       ("stream-version", po::value<unsigned>()->default_value(3), "2 writes a v2 stream (Xen 4.6-4.13)")
-      ("verify", po::bool_switch(), "verify the output (--strict rules) before it is put in place")
+      ("verify", po::bool_switch(), "verify the output (the verifier's plain rules) before it is put in place")
       ("compress", po::value<std::string>(), "compress the output: zstd, gzip, xz or bzip2")
       ("level", po::value<int>()->default_value(0), "compression level (0: the codec's default); needs a codec")
       ("force", po::bool_switch(), "write binary data to a terminal anyway")
@@ -119,7 +119,9 @@ Converted convert_to(xsr::Source& in, int fd, const xsr::ConvertOptions& opt, bo
     verifier = std::thread([&] {
       xsr::VerifyOptions vo;
       vo.format = xsr::Format::autodetect;
-      vo.strict = true;
+      // The plain rules: the tap hands page bodies over as holes, and
+      // --strict reads PV pagetables and start_info (xsr verify --strict
+      // OUT judges the result as Xen's restore would).
       c.verr = xsr::verify(tap, vo, c.st);
       tap.reader_done();
     });

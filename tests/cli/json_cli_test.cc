@@ -79,9 +79,9 @@ TEST_F(JsonCli, VerifyJsonCountsStopAtTheFailingRecord) {
                    "print(d['records'], d['pages'], d['bytes'], d['pfns_by_type'])\n"
                    "print(d['libxc_records']['PAGE_DATA'], d['bytes_read'] > d['bytes'])\n",
                    r.out),
-            "invalid bad_record 6 libxc PAGE_DATA\n"
-            "6 3 12512 {'NOTAB': 3, 'XTAB': 1}\n"
-            "{'records': 2, 'bytes': 12352} True\n");
+            "invalid bad_record 7 libxc PAGE_DATA\n"
+            "7 5 21808 {'NOTAB': 5, 'XTAB': 1}\n"
+            "{'records': 2, 'bytes': 20560} True\n");
   // A generated stream cut inside its first PAGE_DATA (at 312, after the
   // 40 bytes of libxc headers and three records): 3 records, 312 bytes.
   const std::string img = gen("g");
@@ -181,7 +181,7 @@ TEST_F(JsonCli, InspectAndVerifyShareOneErrorObject) {
   EXPECT_EQ(python("print(d['bytes'], d['records']['total'], d['pages']['bodies'], d['pages']['entries'], "
                    "d['pages']['entries_by_type'])\n",
                    i.out),
-            "12512 6 3 4 {'NOTAB': 3, 'XTAB': 1}\n");
+            "21808 7 5 6 {'NOTAB': 5, 'XTAB': 1}\n");
 }
 
 TEST_F(JsonCli, StatsJsonStartsWithItsSchema) {
