@@ -281,10 +281,8 @@ Error Verifier::libxl_header(const HeaderEvent& ev) {
   if (options & 0xfffc)
     return fail(Errc::bad_header, off + 12,
                 strprintf("Reserved bits set in image options field: 0x%x", options & 0xfffc));
-  if (opt_.strict && (options & ~0xfffcu & libxl::kOptReservedMask))
-    return fail(
-        Errc::bad_header, off + 12,
-        strprintf("Reserved bits set in image options field: 0x%x", options & libxl::kOptReservedMask));
+  // Bits 16-31 are reserved too, but libxl's restore (stream_header_done)
+  // looks only at the big-endian bit, and so does --strict.
   if (opt_.strict && (options & libxl::kOptBigEndian))
     return fail(Errc::bad_header, off + 12, "Stream is not native endianness - unable to validate");
   if (options & libxl::kOptLegacy) {
