@@ -18,7 +18,7 @@ Usage: restore-check.py [--report-only]     the comparison (exit 1 on any
        restore-check.py [--remus] FILE...   the harness's verdict per file
 
 Env: XSR_BUILD (default build), XSR_RESTORE_DIR (default
-/var/tmp/xsr-xen-restore), MUTATIONS (default 200).
+/var/tmp/xsr-xen-restore), MUTATIONS (default 400).
 """
 import glob
 import hashlib
@@ -90,9 +90,11 @@ def harness(exe, path, remus=False):
     return out, p.returncode
 
 
-def strict(path, checkpointed=False):
-    """(exit code, [last stderr line])."""
-    cmd = [XSR, "verify", "--strict", "--no-progress"] + (["--checkpointed"] if checkpointed else [])
+def strict(path, checkpointed=False, plain=False):
+    """(exit code, [last stderr line]) of xsr verify --strict (plain: without)."""
+    cmd = [XSR, "verify", "--no-progress"]
+    if not plain:
+        cmd += ["--strict"] + (["--checkpointed"] if checkpointed else [])
     try:
         p = subprocess.run(cmd + [path], capture_output=True, timeout=120)
     except subprocess.TimeoutExpired:
@@ -230,7 +232,16 @@ def convert(src, out):
 def mutate(data, rng):
     b = bytearray(data)
     for _ in range(rng.randint(1, 4)):
-        at = rng.randrange(min(len(b), 4096)) if rng.random() < 0.7 else rng.randrange(len(b))
+        # The headers and first records; the end of a checkpoint (TSC info,
+        # the HVM context and params, the vCPU contexts, start_info's and the
+        # pagetables' last copies); anywhere.
+        where = rng.random()
+        if where < 0.4:
+            at = rng.randrange(min(len(b), 4096))
+        elif where < 0.8:
+            at = max(0, len(b) - 1 - rng.randrange(min(len(b), 65536)))
+        else:
+            at = rng.randrange(len(b))
         choice = rng.random()
         if choice < 0.5:
             b[at] = rng.randrange(256)
@@ -287,7 +298,7 @@ def build_corpus(tmp):
                 path = os.path.join(ROOT, "fixtures", c[0])
                 corpus.append(("fixtures", path, "checkpoint" in c[0]))
     rng = random.Random(2026)
-    for i in range(int(os.environ.get("MUTATIONS", "200"))):
+    for i in range(int(os.environ.get("MUTATIONS", "400"))):
         src = realistic[i % len(realistic)]
         with open(src, "rb") as f:
             data = f.read()
@@ -308,15 +319,24 @@ def compare(exe, report_only):
     failures = self_test(exe, tmp)
     corpus = build_corpus(tmp)
     groups = {}
-    disagreements = 0
+    disagreements = resource = 0
     for group, path, remus in corpus:
         verdict, _ = harness(exe, path, remus)
         src, msg = strict(path, remus)
+        # --strict refuses when the plain verifier or Xen's restore does.
+        plain_ok = strict(path, plain=True)[0] == 0
         xen_ok = verdict.startswith("ACCEPT")
-        g = groups.setdefault(group, [0, 0, 0, 0, 0])
+        if verdict.startswith("REFUSE: out of memory"):
+            # libxc's bookkeeping for the stream's pfns outgrew the harness's
+            # address-space limit: Xen's verdict depends on dom0's memory.
+            resource += 1
+            print("RESOURCE %s: %s" % (os.path.basename(path), verdict))
+            continue
+        g = groups.setdefault(group, [0, 0, 0, 0, 0, 0])
         g[0] += 1
         g[1] += xen_ok
-        if (src == 0) == xen_ok:
+        g[5] += xen_ok and not plain_ok
+        if (src == 0) == (xen_ok and plain_ok):
             g[2] += 1
             continue
         disagreements += 1
@@ -327,18 +347,21 @@ def compare(exe, report_only):
         print("DISAGREE %s%s: Xen %s; strict exit %s %s"
               % (os.path.relpath(path, ROOT) if path.startswith(ROOT) else os.path.basename(path),
                  " (--remus)" if remus else "", verdict, src, msg[0] if msg else ""))
-    print("restore-check: %-16s %8s %9s %9s %13s %13s" % ("group", "streams", "Xen acc.", "agree",
-                                                          "strict-acc/", "strict-ref/"))
-    print("restore-check: %-16s %8s %9s %9s %13s %13s" % ("", "", "", "", "Xen-refuses", "Xen-accepts"))
+    # agree: strict refuses exactly when Xen or the plain verifier does;
+    # plain-ref: Xen accepts, the plain (spec) checks refuse, so does strict.
+    print("restore-check: %-16s %8s %9s %9s %13s %13s %10s" % ("group", "streams", "Xen acc.", "agree",
+                                                               "strict-acc/", "strict-ref/", "plain-ref/"))
+    print("restore-check: %-16s %8s %9s %9s %13s %13s %10s" % ("", "", "", "", "Xen-refuses",
+                                                               "both-accept", "Xen-acc."))
     for group in ("gen", "gen-remus", "gen-legacy", "legacy-fixtures", "fixtures", "mutations", "handmade"):
         if group in groups:
             g = groups[group]
-            print("restore-check: %-16s %8d %9d %9d %13d %13d" % (group, *g))
+            print("restore-check: %-16s %8d %9d %9d %13d %13d %10d" % (group, *g))
     for f in glob.glob(os.path.join(tmp, "*")):
         os.unlink(f)
     os.rmdir(tmp)
-    print("restore-check: %d streams, %d disagreements, self-test %s"
-          % (len(corpus), disagreements, "failed (%d)" % failures if failures else "ok"))
+    print("restore-check: %d streams, %d disagreements, %d left out (out of memory), self-test %s"
+          % (len(corpus), disagreements, resource, "failed (%d)" % failures if failures else "ok"))
     if failures:
         return 1
     return 1 if disagreements and not report_only else 0

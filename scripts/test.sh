@@ -3,9 +3,10 @@
 # (scripts/check-tree.py), and runs the whole test suite: the
 # GoogleTest programs through meson, then the comparison with Xen's own
 # verify-stream-v2 (skipped when Debian's xen-utils package cannot be had),
-# then the hardening runs: the suite again built with ASan and UBSan
+# then the comparison of --strict and xsr gen with Xen 4.17's restore code
+# (scripts/restore-check.py), then the hardening runs: the suite again built with ASan and UBSan
 # (build-asan/), and each fuzz target for FUZZ_SECONDS (default 60).
-# SKIP_HARDENING=1 stops after the comparison. Each phase says how long it took.
+# SKIP_HARDENING=1 stops after the comparisons. Each phase says how long it took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 phase_start=$(date +%s)
@@ -26,10 +27,9 @@ echo "googletest: $passed passed, 0 failed"
 phase "test suite"
 scripts/reference-diff.py
 phase "reference comparison"
-# Xen's own restore code as the oracle for --strict (skipped when Debian's
-# libxenmisc4.17 cannot be had); disagreements are reported, not fatal,
-# until the generator and --strict are aligned with it.
-scripts/restore-check.py --report-only
+# Xen's own restore code as the oracle for --strict and xsr gen (skipped
+# when Debian's libxenmisc4.17 cannot be had): any disagreement fails.
+scripts/restore-check.py
 phase "restore oracle comparison"
 [ "${SKIP_HARDENING:-0}" = 1 ] && exit 0
 

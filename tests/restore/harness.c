@@ -793,6 +793,7 @@ int xendevicemodel_close(xendevicemodel_handle *d) { (void)d; return 0; }
 struct logger {
     xentoollog_logger base;
     char last_error[1024];
+    bool out_of_memory; /* restore failed with ENOMEM: the harness's limit */
 };
 
 static void log_vmessage(xentoollog_logger *l, xentoollog_level level, int errnoval,
@@ -813,6 +814,8 @@ static void log_vmessage(xentoollog_logger *l, xentoollog_level level, int errno
      * message that said why; keep that one. */
     if (level >= XTL_ERROR && strncmp(buf, "Restore failed", 14))
         snprintf(lg->last_error, sizeof(lg->last_error), "%s", buf);
+    if (level >= XTL_ERROR && strstr(buf, "(12 = Cannot allocate memory)"))
+        lg->out_of_memory = true;
     if (verbose)
         fprintf(stderr, "xc: %s%s%s: %s\n", xtl_level_to_string(level), context ? " " : "",
                 context ? context : "", buf);
@@ -1154,6 +1157,10 @@ static void run_restore(struct input *in, bool remus)
             verdict(1, "REFUSE: %s", st.why);
         if (dom.refusal[0])
             verdict(1, "REFUSE: %s [xc: %s]", dom.refusal, the_logger.last_error);
+        /* libxc ran out of the address space the child may use: whether
+         * Xen refuses depends on dom0's memory, not on the stream's rules. */
+        if (the_logger.out_of_memory)
+            verdict(1, "REFUSE: out of memory: %s", the_logger.last_error);
         verdict(1, "REFUSE: %s", the_logger.last_error[0] ? the_logger.last_error : "restore failed");
     }
     if (!dom.hvm && check_cr3s())
