@@ -913,7 +913,7 @@ def build():
     # libxl refuses unknown records, optional or not.
     F.row(V + "libxc-checkpoint.bin", "libxc", 1, 1, libxc_checkpoint(True).err, "checkpointed")
     F.row(V + "libxl-optional-record.bin", "libxl", 1, 1, libxl_optional(True).err,
-          "Unrecognised record type")
+          "Unrecognised record 0x80000042")
 
     def strict(name, s, message, fmt="libxc", plain_exit=0, plain_message="-"):
         """A stream the reference's checks accept but Xen's restore refuses."""
@@ -1049,15 +1049,19 @@ def build():
     s = libxc_stream(Stream(), DHDR_HVM, [r for r in hvm_records(3)
                                           if r.rtype != LIBXC["HVM_CONTEXT"]], end=False)
     strict("strict-hvm-no-context.bin", s.rec(xc("END", fail=True)), "no HVM context")
+    # libxl takes CHECKPOINT_STATE only in COLO's back-channel exchange.
+    strict("strict-libxl-checkpoint-state.bin",
+           libxl_stream(Stream(), after=[xl("CHECKPOINT_STATE", struct.pack("<II", 2, 0), fail=True)]),
+           "Unexpected CHECKPOINT_STATE record in stream", fmt="libxl")
 
     # Header checks the reference means to make but does not (its endianness
     # test masks with 0): the drop-in accepts like the reference, Xen's
     # restore refuses.
     s = Stream().raw(ihdr(options=1), fail_at=16).raw(dhdr(DHDR_HVM))
     strict("strict-ihdr-big-endian.bin", s.recs(hvm_records(3) + [xc("END")]),
-           "Stream is not native endian")
+           "Unable to handle big endian streams")
     strict("strict-libxl-hdr-big-endian.bin", libxl_bad_hdr(12, options=1),
-           "Stream is not native endian", fmt="libxl")
+           "Unable to handle big endian streams", fmt="libxl")
     # Its libxl options mask 0xfffc misses bits 16-31, which the spec
     # reserves; libxl's restore looks only at the big-endian bit, so both
     # the drop-in and --strict take them.

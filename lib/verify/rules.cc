@@ -343,19 +343,28 @@ Error xenstore_data(const Ctx& c) {
 }
 
 Error strict_libxc_context(const Ctx& c) {
-  if (c.libxc_seen) return c.order("a second LIBXC_CONTEXT record");
+  if (c.libxc_seen)
+    return c.order("Xen restore: a second LIBXC_CONTEXT record (libxl would restore the domain again)");
   return {};
 }
 
 Error strict_checkpoint_end(const Ctx& c) {
-  if (!c.ev.in_checkpoint) return c.order("CHECKPOINT_END outside a checkpoint");
+  if (!c.ev.in_checkpoint) return c.order("Xen restore: Unexpected CHECKPOINT_END record in stream");
   return {};
+}
+
+// libxl takes CHECKPOINT_STATE only in COLO's checkpoint-state exchange,
+// which runs over the back channel, never in the saved stream.
+Error strict_checkpoint_state(const Ctx& c) {
+  return c.order("Xen restore: Unexpected CHECKPOINT_STATE record in stream");
 }
 
 Error strict_emulator(const Ctx& c) {
   if (c.libxc_seen && c.s.pv())
-    return c.order(strprintf("%s in a PV stream (emulator records are for HVM guests)",
-                             record_name(Layer::libxl, c.ev.type).c_str()));
+    return c.order(
+        c.ev.type == libxl::EMULATOR_CONTEXT
+            ? "Xen restore: Received an emulator context record when none was expected (a PV guest)"
+            : "Xen restore: Received a xenstore emulator record when none was expected (a PV guest)");
   return {};
 }
 
@@ -444,7 +453,9 @@ constexpr std::array<Rule, libxl::kRecordTypeCount> kLibxl{{
     {.type = libxl::CHECKPOINT_END,
      .length = "Checkpoint end record with non-zero length",
      .strict = strict_checkpoint_end},
-    {.type = libxl::CHECKPOINT_STATE, .length = "Checkpoint state record with zero length"},
+    {.type = libxl::CHECKPOINT_STATE,
+     .length = "Checkpoint state record with zero length",
+     .strict = strict_checkpoint_state},
 }};
 
 // A message format takes at most the body length (%llu) and then the

@@ -240,7 +240,7 @@ Error Verifier::image_header(const HeaderEvent& ev) {
   // The reference tests the endianness bit against a mask of 0 and never
   // rejects a big-endian image; strict mode does, as Xen's restore does.
   if (opt_.strict && (options & libxc::kOptBigEndian))
-    return fail(Errc::bad_header, off + 16, "Stream is not native endianness - unable to validate");
+    return fail(Errc::bad_header, off + 16, "Xen restore: Unable to handle big endian streams");
   info(strprintf("Libxc Image Header: Version %u, little endian", version));
   return {};
 }
@@ -284,7 +284,7 @@ Error Verifier::libxl_header(const HeaderEvent& ev) {
   // Bits 16-31 are reserved too, but libxl's restore (stream_header_done)
   // looks only at the big-endian bit, and so does --strict.
   if (opt_.strict && (options & libxl::kOptBigEndian))
-    return fail(Errc::bad_header, off + 12, "Stream is not native endianness - unable to validate");
+    return fail(Errc::bad_header, off + 12, "Xen restore: Unable to handle big endian streams");
   if (options & libxl::kOptLegacy) {
     info("Libxl Header: little endian, legacy converted");
     st_.legacy_converted = true;
@@ -307,13 +307,15 @@ Error Verifier::record_header(const RecordEvent& ev) {
     if (!(ev.type & kOptionalRecordBit)) return unknown_record(ev);
     if (opt_.strict && ev.layer == Layer::libxl)
       return fail(Errc::unknown_record, ev.offset,
-                  strprintf("Unrecognised record type 0x%x (libxl's restore refuses unknown records, "
+                  strprintf("Xen restore: Unrecognised record 0x%08x (libxl refuses unknown records, "
                             "optional or not)",
                             ev.type));
   }
   if (opt_.strict && ev.length > kMaxRecordBody)
-    return fail(Errc::too_large, ev.offset,
-                strprintf("body length %u exceeds the 128 MiB limit of Xen's restore", ev.length));
+    return fail(
+        Errc::too_large, ev.offset,
+        strprintf("Xen restore: Record (0x%08x, %s) length %#x exceeds max (0x%x: 128 MiB)", ev.type,
+                  record_name(ev.layer, ev.type).c_str(), ev.length, static_cast<unsigned>(kMaxRecordBody)));
   scan_ = ev.layer;
   if (opt_.strict && ev.layer == Layer::libxc) strict_begin(ev);
   if (ev.layer == Layer::libxl) {
