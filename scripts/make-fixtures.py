@@ -1049,6 +1049,16 @@ def build():
     s = libxc_stream(Stream(), DHDR_HVM, [r for r in hvm_records(3)
                                           if r.rtype != LIBXC["HVM_CONTEXT"]], end=False)
     strict("strict-hvm-no-context.bin", s.rec(xc("END", fail=True)), "no HVM context")
+    # The domain has the vCPUs its config gives (b_info.max_vcpus): an HVM
+    # context entry for a vCPU beyond them names none.
+    cfg = b'{"c_info": {"type": "hvm", "name": "fixture"}, "b_info": {"max_vcpus": 1}}\n'
+    s = Stream().raw(xl_hdr(XL_FLAG_JSON | XL_FLAG_STREAMV2, cfg)).raw(libxl_hdr()).rec(xl("LIBXC_CONTEXT"))
+    two = hvm_blob([hvm_entry(2, 0, ctx_bytes(1032, 1)), hvm_entry(2, 1, ctx_bytes(1032, 2))])
+    recs = [(xc("HVM_CONTEXT", two) if r.rtype == LIBXC["HVM_CONTEXT"] else r) for r in hvm_records(3)]
+    libxc_stream(s, DHDR_HVM, recs, end=False).rec(xc("END", fail=True))
+    s.recs([xl("EMULATOR_XENSTORE_DATA", emulator(EMU_QEMU_UPSTREAM)),
+            xl("EMULATOR_CONTEXT", emulator(EMU_QEMU_UPSTREAM, 0, ctx_bytes(29, 9)))]).rec(xl("END"))
+    strict("strict-xl-hvm-vcpu-beyond-config.bin", s, "entry CPU 2/1 names no vcpu (the domain has 1)", fmt="xl")
     # libxl takes CHECKPOINT_STATE only in COLO's back-channel exchange.
     strict("strict-libxl-checkpoint-state.bin",
            libxl_stream(Stream(), after=[xl("CHECKPOINT_STATE", struct.pack("<II", 2, 0), fail=True)]),

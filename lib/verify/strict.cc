@@ -172,6 +172,32 @@ Error pv_stream_complete(const Model& m, const Error& end) {
   return {};
 }
 
+namespace {
+
+// The number after `key` (a whole word: not preceded by a letter or '_'),
+// past spaces, quotes, ':', '=' and '>'; 0 when none follows any match.
+u32 number_after(std::string_view text, std::string_view key) {
+  for (std::size_t i = text.find(key); i != std::string_view::npos; i = text.find(key, i + 1)) {
+    if (i > 0 && (text[i - 1] == '_' || (text[i - 1] >= 'a' && text[i - 1] <= 'z'))) continue;
+    std::size_t j = i + key.size();
+    while (j < text.size() && std::string_view(" \t\":=>").find(text[j]) != std::string_view::npos) ++j;
+    u64 v = 0;
+    bool any = false;
+    for (; j < text.size() && text[j] >= '0' && text[j] <= '9' && v < (u64{1} << 32); ++j, any = true)
+      v = v * 10 + static_cast<u64>(text[j] - '0');
+    if (any && v > 0 && v < (u64{1} << 32)) return static_cast<u32>(v);
+  }
+  return 0;
+}
+
+}  // namespace
+
+u32 config_vcpus(std::string_view config) {
+  for (const char* key : {"max_vcpus", "maxvcpus", "vcpus", "<vcpu"})
+    if (const u32 n = number_after(config, key)) return n;
+  return 0;
+}
+
 std::string hvm_param(Model& m, u64 index, u64 value) {
   const auto idx = static_cast<unsigned long long>(index);
   const auto val = static_cast<unsigned long long>(value);

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "xsr/error.h"
@@ -124,6 +125,12 @@ struct Model {
 // Start info pfn, GDT frames, cr3 and cr1 of every vCPU, then the p2m
 // frames, in the order x86_pv_stream_complete() checks them.
 Error pv_stream_complete(const Model& m, const Error& end);
+
+// The domain's vCPU count an xl config (JSON or xl.cfg text) or libvirt
+// XML gives: max_vcpus, maxvcpus, vcpus, <vcpu>, in that order of
+// preference; 0 when it names none (the domain then has Xen's maximum,
+// hvm::kMaxVcpus, as far as --strict is concerned).
+u32 config_vcpus(std::string_view config);
 
 // The first value check of hvm_set_param() (and libxc's) an HVM_PARAMS
 // entry fails, or "" (records the value set).

@@ -48,8 +48,14 @@ class Verifier final : public WalkConsumer {
   // ---- walker events (walker.h) ------------------------------------------
   void layout(Container outer, Container inner);
   Error header(const HeaderEvent& ev);
-  bool wants_config() const { return obs() != nullptr; }
-  void config(Bytes chunk) { obs()->config(chunk); }
+  bool wants_config() const { return obs() != nullptr || opt_.strict; }
+  void config(Bytes chunk) {
+    if (obs()) obs()->config(chunk);
+    // --strict: the domain's vCPU count, which the config gives.
+    if (opt_.strict && config_.size() < kMaxConfig)
+      config_.append(reinterpret_cast<const char*>(chunk.data()),
+                     std::min(chunk.size(), kMaxConfig - config_.size()));
+  }
   Error header_end(const HeaderEvent& ev);
   // The per-record path (every PAGE_DATA record takes it) is inlined into
   // the walker's record loop: out of line, a one-entry PAGE_DATA record
@@ -149,6 +155,16 @@ class Verifier final : public WalkConsumer {
   std::vector<u64> frames_;
   strict::HvmScan hvm_scan_;
   std::string hvm_fault_;
+  // The xl config or libvirt XML (its first kMaxConfig bytes), for the
+  // domain's vCPU count (--strict).
+  static constexpr std::size_t kMaxConfig = 1 << 20;
+  std::string config_;
+  bool config_xml_ = false;
+  u32 domain_vcpus() const {
+    std::string_view text = config_;
+    if (!config_xml_) xl::config_in_optional_data(config_, config_.size(), text);
+    return strict::config_vcpus(text);
+  }
   std::vector<u64> pd_entries_;
   Error pending_;
   LibxcState libxc_;
@@ -184,7 +200,7 @@ Error Verifier::header(const HeaderEvent& ev) {
                     strprintf("xl header byte order 0x%08x, expected 0x%08x", h.byteorder, xl::kByteOrder));
       return {};
     }
-    case HeaderKind::libvirt: return {};
+    case HeaderKind::libvirt: config_xml_ = true; return {};
     case HeaderKind::libxc_image: return image_header(ev);
     case HeaderKind::libxc_domain: return domain_header(ev);
     case HeaderKind::libxl: return libxl_header(ev);
@@ -212,6 +228,7 @@ Error Verifier::header_end(const HeaderEvent& ev) {
 Error Verifier::image_header(const HeaderEvent& ev) {
   // The reference verifies each libxc stream of a libxl stream afresh.
   if (libxc_seen_) libxc_ = LibxcState{};
+  if (const u32 n = domain_vcpus()) libxc_.max_vcpus = libxc_.m.max_vcpus = n;
   pending_ = {};
   libxc_seen_ = true;
   const u64 off = ev.offset;
