@@ -157,7 +157,8 @@ class Generator {
   void xl_header() {
     write_xl_header(w_.out,
                     "{\"c_info\":{\"type\":\"" + std::string(o_.hvm ? "hvm" : "pv") +
-                        "\",\"name\":\"xsr-gen-" + std::to_string(o_.seed) + "\"}}",
+                        "\",\"name\":\"xsr-gen-" + std::to_string(o_.seed) +
+                        "\"},\"b_info\":{\"max_vcpus\":" + std::to_string(plan_.vcpus()) + "}}",
                     xl::kFlagJson | xl::kFlagStreamV2);
   }
 
@@ -324,7 +325,9 @@ class LegacyGenerator {
 
   void xl_header() {
     // No v2 flag: a legacy stream follows.
-    write_xl_header(w_.out, "{\"c_info\":{\"name\":\"xsr-legacy-" + std::to_string(o_.seed) + "\"}}",
+    write_xl_header(w_.out,
+                    "{\"c_info\":{\"name\":\"xsr-legacy-" + std::to_string(o_.seed) +
+                        "\"},\"b_info\":{\"max_vcpus\":" + std::to_string(vcpus()) + "}}",
                     xl::kFlagJson);
   }
 

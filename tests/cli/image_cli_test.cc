@@ -85,8 +85,8 @@ TEST_F(ImageCli, InspectOfATruncatedImageDescribesThePrefixAndExitsOne) {
   EXPECT_EQ(r.exit, 1);
   EXPECT_NE(r.out.find("INVALID"), std::string::npos) << r.out;
   EXPECT_EQ(r.err, "xsr inspect: " + img +
-                       ": offset 0x3e21c9, record 5 (PAGE_DATA): stream truncated: PAGE_DATA body needs "
-                       "4186088 bytes, input ended after 928119\n");
+                       ": offset 0x3e21e2, record 5 (PAGE_DATA): stream truncated: PAGE_DATA body needs "
+                       "4186088 bytes, input ended after 928094\n");
 }
 
 TEST_F(ImageCli, InspectReadsALegacyImageAndStdin) {
