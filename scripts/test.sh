@@ -3,6 +3,7 @@
 # (scripts/check-tree.py), and runs the whole test suite: the
 # GoogleTest programs through meson, then the comparison with Xen's own
 # verify-stream-v2 (skipped when Debian's xen-utils package cannot be had),
+# then the Debian package (scripts/deb.sh: build, lintian, install, run),
 # then the hardening runs: the suite again built with ASan and UBSan
 # (build-asan/), and each fuzz target for FUZZ_SECONDS (default 60).
 # SKIP_HARDENING=1 stops after the comparison. Each phase says how long it took.
@@ -31,6 +32,9 @@ phase "reference comparison"
 # until the generator and --strict are aligned with it.
 scripts/restore-check.py --report-only
 phase "restore oracle comparison"
+# The Debian package: built from a copy of the tree, lintian, installed, run.
+scripts/deb.sh
+phase "Debian package"
 [ "${SKIP_HARDENING:-0}" = 1 ] && exit 0
 
 # Sanitizers: any report fails the test it happened in.
