@@ -16,7 +16,7 @@ phase() {
   echo "== phase: $1 took $((now - phase_start)) s"
   phase_start=$now
 }
-scripts/setup.sh --no-sample
+scripts/setup.sh --dev --no-sample
 phase "setup and build"
 scripts/check-tree.py
 phase "tree rules (layout, function length, format)"
@@ -39,7 +39,7 @@ phase "Debian package"
 
 # Sanitizers: any report fails the test it happened in.
 if [ ! -f build-asan/build.ninja ]; then
-  meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false \
+  meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled -Dbenchmarks=disabled \
     --buildtype=debugoptimized >/dev/null
 fi
 ninja -C build-asan >/dev/null
