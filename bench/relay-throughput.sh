@@ -17,7 +17,7 @@
 #   relay / rw CPU time per GiB          (target <= 0.3)
 #   relay peak RSS                       (target < 64 MiB)
 # and draws the receiver's throughput over time (its --stats-json samples,
-# last run of each middle) as one SVG per path.
+# last run of each middle) as one SVG and PNG per path (matplotlib).
 #
 # Builds nothing. Environment:
 #   XSR      xsr binary                        (default build/cmd/xsr)
@@ -25,7 +25,7 @@
 #   SIZE     stream size                       (default 4G)
 #   RUNS     runs of each middle per path      (default 3)
 #   PATHS    which paths                       (default "tcp pipe")
-#   OUT      where the SVGs go                 (default /tmp/xsr-relay-bench)
+#   OUT      where the SVGs and PNGs go        (default /tmp/xsr-relay-bench)
 #   PORT     first of two loopback ports       (default 21001; below the
 #            ephemeral range, so a retried connect cannot meet itself)
 set -euo pipefail
@@ -137,8 +137,8 @@ for path in $PATHS; do
   echo "  relay peak RSS:          $(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') MiB (target < 64)"
   series=()
   for kind in "${MIDDLES[@]}"; do series+=("$kind=$TMP/$kind-$path.json"); done
-  python3 "$PLOT" -o "$OUT/relay-$path.svg" \
+  "$PLOT" -o "$OUT/relay-$path.svg" -o "$OUT/relay-$path.png" \
     --title "gen -> MIDDLE -> verify over $path, $gib GiB: throughput at the receiver" "${series[@]}"
-  echo "  plot: $OUT/relay-$path.svg"
+  echo "  plot: $OUT/relay-$path.svg, $OUT/relay-$path.png"
   unset walls cpus rsss mbs cpg
 done

@@ -25,7 +25,7 @@ t0=$(date +%s)
 if [ ! -f "$build/build.ninja" ]; then
   # werror off: a clang-only warning in new code must not stop the fuzzing.
   CC=clang CXX=clang++ meson setup "$build" -Dfuzz=true -Db_sanitize=address,undefined \
-    -Db_lundef=false -Dbenchmarks=false -Dwerror=false --buildtype=debugoptimized >/dev/null
+    -Db_lundef=false -Dbenchmarks=disabled -Dwerror=false --buildtype=debugoptimized >/dev/null
 fi
 # Seeds come from `xsr gen`: XSR=..., else build/cmd/xsr, else built here.
 xsr=${XSR:-}

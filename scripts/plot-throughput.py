@@ -1,7 +1,7 @@
-#!/usr/bin/env python3
-"""Draws throughput over time of one or more runs as an SVG line chart.
+#!/usr/bin/python3
+"""Draws throughput over time of one or more runs as a line chart (SVG, PNG).
 
-    plot-throughput.py -o out.svg [--title T] LABEL=FILE [LABEL=FILE ...]
+    plot-throughput.py -o out.svg [-o out.png] [--title T] LABEL=FILE [LABEL=FILE ...]
     plot-throughput.py --self-test
 
 Each FILE is either the stats document an xsr command writes with
@@ -18,8 +18,10 @@ it, drawn at the sample's T. A JSON document without samples is drawn as
 its average, bytes / seconds, flat from 0 to `seconds`.
 
 One line per series, coloured, with its average in the legend; x in
-seconds, y in MiB/s (2^20 bytes). Python 3 standard library only; the same
-input gives the same bytes out (no dates, fixed number formats).
+seconds, y in MiB/s (2^20 bytes). Drawn with matplotlib: Debian's
+python3-matplotlib, hence /usr/bin/python3. Each -o is written in the format
+its name ends with (.svg, .png, .pdf). The same input gives the same bytes
+(no dates or versions in the files, a fixed SVG hash salt).
 """
 import argparse
 import json
@@ -28,7 +30,6 @@ import os
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from xml.sax.saxutils import escape
 
 MIB = 1 << 20
 
@@ -36,9 +37,7 @@ MIB = 1 << 20
 COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
            "#000000", "#F0E442"]
 
-WIDTH, HEIGHT = 880, 480
-LEFT, RIGHT, TOP, BOTTOM = 80, 24, 56, 60  # margins around the plot area
-FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
+WIDTH, HEIGHT, DPI = 880, 480, 100  # pixels of the PNG; the SVG's size
 
 
 class InputError(Exception):
@@ -125,101 +124,47 @@ def rates(pts, path):
     return out
 
 
-def nice_step(span, ticks=6):
-    """A 1, 2 or 5 times a power of ten step giving about `ticks` ticks."""
-    if span <= 0:
-        return 1.0
-    raw = span / ticks
-    mag = 10 ** math.floor(math.log10(raw))
-    for m in (1, 2, 5, 10):
-        if raw <= m * mag:
-            return m * mag
-    return 10 * mag
+def figure(series, title):
+    """A matplotlib figure of series: [(label, [(t, MiB/s)], average MiB/s)]."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: files only
+    from matplotlib import pyplot as plt
+
+    # Text stays text in the SVG (searchable, small); a fixed salt keeps its
+    # element ids the same from run to run.
+    plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "xsr-plot-throughput",
+                         "font.family": "DejaVu Sans", "font.size": 10})
+    fig, ax = plt.subplots(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
+    for i, (label, r, avg) in enumerate(series):
+        ax.plot([t for t, _ in r], [y for _, y in r], color=COLOURS[i % len(COLOURS)], linewidth=1.8,
+                solid_joinstyle="round", label=f"{label} (avg {avg:.0f} MiB/s)")
+    ax.set_title(title, fontsize=12, fontweight="bold")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("throughput (MiB/s)")
+    ax.set_xlim(left=0)
+    # Headroom above the highest point for the legend in the top right.
+    ymax = max(y for _, r, _ in series for _, y in r) or 1.0
+    ax.set_ylim(0, ymax * (1.1 + 0.08 * len(series)))
+    ax.grid(True, color="#e4e4e4", linewidth=0.8)
+    ax.set_axisbelow(True)
+    ax.legend(loc="upper right", framealpha=0.9)
+    fig.tight_layout()
+    return fig
 
 
-def tick_label(v, step):
-    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
-    return f"{v:.{decimals}f}"
-
-
-def num(v):
-    """A coordinate: two decimals, no '-0.00'."""
-    s = f"{v:.2f}"
-    return "0.00" if s == "-0.00" else s
-
-
-def render(series, title):
-    """The SVG text of series: [(label, [(t, MiB/s)], average MiB/s)]."""
-    pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    tmax = max(t for _, r, _ in series for t, _ in r)
-    ymax = max(y for _, r, _ in series for _, y in r)
-    entries = [f"{label} (avg {avg:.0f} MiB/s)" for label, _, avg in series]
-    box_w = 44 + 7.2 * max(len(e) for e in entries)  # ~7.2 px a character at 13 px
-    box_h = 10 + 20 * len(entries)
-    xstep = nice_step(tmax)
-    xmax = math.ceil(tmax / xstep - 1e-9) * xstep or xstep
-    # Headroom: the highest point stays below the legend in the top right.
-    ymax = (ymax or 1.0) / max(0.5, 1 - (box_h + 20) / ph)
-    ystep = nice_step(ymax)
-    ymax = math.ceil(ymax / ystep - 1e-9) * ystep
-
-    def sx(t):
-        return LEFT + t / xmax * pw
-
-    def sy(y):
-        return TOP + ph - y / ymax * ph
-
-    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-         f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="{FONT}" font-size="13">',
-         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
-         f'<text x="{WIDTH / 2:.0f}" y="30" text-anchor="middle" font-size="17" '
-         f'font-weight="bold" fill="#222222">{escape(title)}</text>']
-
-    # Grid and ticks: light lines across the plot, labels outside it.
-    o.append('<g stroke="#e4e4e4" stroke-width="1">')
-    nx, ny = round(xmax / xstep), round(ymax / ystep)
-    for i in range(nx + 1):
-        x = num(sx(i * xstep))
-        o.append(f'<line x1="{x}" y1="{TOP}" x2="{x}" y2="{TOP + ph}"/>')
-    for i in range(ny + 1):
-        y = num(sy(i * ystep))
-        o.append(f'<line x1="{LEFT}" y1="{y}" x2="{LEFT + pw}" y2="{y}"/>')
-    o.append('</g>')
-    o.append('<g fill="#444444">')
-    for i in range(nx + 1):
-        o.append(f'<text x="{num(sx(i * xstep))}" y="{TOP + ph + 20}" text-anchor="middle">'
-                 f'{tick_label(i * xstep, xstep)}</text>')
-    for i in range(ny + 1):
-        o.append(f'<text x="{LEFT - 8}" y="{num(sy(i * ystep) + 4.5)}" text-anchor="end">'
-                 f'{tick_label(i * ystep, ystep)}</text>')
-    o.append('</g>')
-    o.append(f'<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" '
-             f'stroke="#888888" stroke-width="1"/>')
-    o.append(f'<text x="{LEFT + pw / 2:.0f}" y="{HEIGHT - 16}" text-anchor="middle" '
-             f'fill="#222222">time (s)</text>')
-    o.append(f'<text transform="translate(20 {TOP + ph / 2:.0f}) rotate(-90)" '
-             f'text-anchor="middle" fill="#222222">throughput (MiB/s)</text>')
-
-    # The lines, then the legend over them (top right, on a white box).
-    for i, (label, r, _) in enumerate(series):
-        pts = " ".join(f"{num(sx(t))},{num(sy(y))}" for t, y in r)
-        o.append(f'<polyline fill="none" stroke="{COLOURS[i % len(COLOURS)]}" '
-                 f'stroke-width="2" stroke-linejoin="round" points="{pts}">'
-                 f'<title>{escape(label)}</title></polyline>')
-    bx, by = LEFT + pw - box_w - 10, TOP + 10
-    o.append(f'<rect x="{num(bx)}" y="{by}" width="{num(box_w)}" height="{box_h}" '
-             f'fill="#ffffff" fill-opacity="0.9" stroke="#cccccc"/>')
-    for i, e in enumerate(entries):
-        y = by + 15 + 20 * i
-        colour = COLOURS[i % len(COLOURS)]
-        o.append(f'<line x1="{num(bx + 10)}" y1="{y}" x2="{num(bx + 32)}" y2="{y}" '
-                 f'stroke="{colour}" stroke-width="3"/>')
-        o.append(f'<text x="{num(bx + 38)}" y="{y + 4.5}" fill="#222222">{escape(e)}</text>')
-    o.append('</svg>')
-    return "\n".join(o) + "\n"
+def save(fig, path):
+    """Writes fig to path in the format its name ends with."""
+    fmt = os.path.splitext(path)[1].lstrip(".").lower()
+    if fmt not in ("svg", "png", "pdf"):
+        raise InputError(f"{path}: the name must end with .svg, .png or .pdf")
+    meta = {"svg": {"Date": None, "Creator": None}, "png": {"Software": None},
+            "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}[fmt]
+    fig.savefig(path, format=fmt, metadata=meta)
 
 
 def build(specs, title):
+    """The figure of LABEL=FILE specs."""
     series = []
     for spec in specs:
         label, sep, path = spec.partition("=")
@@ -228,7 +173,7 @@ def build(specs, title):
         pts, (total, secs) = read_samples(path)
         avg = total / secs / MIB if secs > 0 else 0.0
         series.append((label, rates(pts, path), avg))
-    return render(series, title)
+    return figure(series, title)
 
 
 def self_test():
@@ -248,16 +193,25 @@ def self_test():
         with open(flat, "w") as f:
             json.dump({"tool": "verify", "bytes": 1 << 30, "seconds": 2.0}, f)
         specs = [f"relay <&>={js}", f"splice={txt}", f"verify={flat}"]
-        svg = build(specs, "self-test & check")
-        assert svg == build(specs, "self-test & check"), "output is not deterministic"
-        root = ET.fromstring(svg)
+        outs = {}
+        for n in (1, 2):
+            for ext in ("svg", "png"):
+                path = os.path.join(d, f"chart{n}.{ext}")
+                save(build(specs, "self-test & check"), path)
+                with open(path, "rb") as f:
+                    outs[n, ext] = f.read()
+        assert outs[1, "svg"] == outs[2, "svg"], "the SVG is not deterministic"
+        assert outs[1, "png"] == outs[2, "png"], "the PNG is not deterministic"
+        assert outs[1, "png"].startswith(b"\x89PNG\r\n"), "not a PNG"
+        root = ET.fromstring(outs[1, "svg"])
         ns = "{http://www.w3.org/2000/svg}"
-        lines = root.findall(f".//{ns}polyline")
-        assert len(lines) == len(specs), f"{len(lines)} polylines for {len(specs)} series"
-        for p in lines:
-            assert len(p.get("points").split()) >= 2, "a polyline of fewer than 2 points"
+        # Each series is a path in its colour, and again in the legend.
+        for i in range(len(specs)):
+            stroke = f"stroke: {COLOURS[i].lower()};"
+            n = sum(stroke in p.get("style", "") for p in root.iter(f"{ns}path"))
+            assert n == 2, f"series {i}: {n} paths in {COLOURS[i]}, not 2 (the line and its legend)"
         texts = [t.text for t in root.iter(f"{ns}text")]
-        assert "self-test & check" in texts, "no title"
+        assert "self-test & check" in texts, f"no title in {texts}"
         assert any(t and t.startswith("relay <&>") for t in texts), "no legend entry"
         # Bad input is an error, not a chart.
         bad = os.path.join(d, "bad.txt")
@@ -272,8 +226,9 @@ def self_test():
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Throughput over time as an SVG line chart.")
-    ap.add_argument("-o", "--output", help="the SVG file to write")
+    ap = argparse.ArgumentParser(description="Throughput over time as a line chart (SVG, PNG).")
+    ap.add_argument("-o", "--output", action="append", default=[],
+                    help="a file to write, .svg, .png or .pdf (repeat for several)")
     ap.add_argument("--title", default="Throughput", help="the chart's title")
     ap.add_argument("--self-test", action="store_true", help="check the script on synthetic data")
     ap.add_argument("series", nargs="*", metavar="LABEL=FILE")
@@ -284,12 +239,12 @@ def main():
     if not a.output or not a.series:
         ap.error("need -o FILE and at least one LABEL=FILE")
     try:
-        svg = build(a.series, a.title)
+        fig = build(a.series, a.title)
+        for path in a.output:
+            save(fig, path)
     except InputError as e:
         print(f"plot-throughput: {e}", file=sys.stderr)
         return 1
-    with open(a.output, "w", encoding="utf-8") as f:
-        f.write(svg)
     return 0
 
 

@@ -4,7 +4,9 @@
 # GoogleTest programs through meson, then the comparison with Xen's own
 # verify-stream-v2 (skipped when Debian's xen-utils package cannot be had),
 # then the comparison of --strict and xsr gen with Xen 4.17's restore code
-# (scripts/restore-check.py), then the hardening runs: the suite again built with ASan and UBSan
+# (scripts/restore-check.py), then the Debian package (scripts/deb.sh:
+# build, lintian, install, run), then the hardening runs: the suite again
+# built with ASan and UBSan
 # (build-asan/), and each fuzz target for FUZZ_SECONDS (default 60).
 # SKIP_HARDENING=1 stops after the comparisons. Each phase says how long it took.
 set -euo pipefail
@@ -16,7 +18,7 @@ phase() {
   echo "== phase: $1 took $((now - phase_start)) s"
   phase_start=$now
 }
-scripts/setup.sh --no-sample
+scripts/setup.sh --dev --no-sample
 phase "setup and build"
 scripts/check-tree.py
 phase "tree rules (layout, function length, format)"
@@ -31,11 +33,14 @@ phase "reference comparison"
 # when Debian's libxenmisc4.17 cannot be had): any disagreement fails.
 scripts/restore-check.py
 phase "restore oracle comparison"
+# The Debian package: built from a copy of the tree, lintian, installed, run.
+scripts/deb.sh
+phase "Debian package"
 [ "${SKIP_HARDENING:-0}" = 1 ] && exit 0
 
 # Sanitizers: any report fails the test it happened in.
 if [ ! -f build-asan/build.ninja ]; then
-  meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false \
+  meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled -Dbenchmarks=disabled \
     --buildtype=debugoptimized >/dev/null
 fi
 ninja -C build-asan >/dev/null
