@@ -403,14 +403,22 @@ TEST(Extract, ElfCoreHasOneLoadSegmentPerRun) {
   EXPECT_EQ(std::memcmp(eh.e_ident, ELFMAG, SELFMAG), 0);
   EXPECT_EQ(eh.e_type, ET_CORE);
   EXPECT_EQ(eh.e_machine, EM_X86_64);
-  ASSERT_EQ(eh.e_phnum, 2);
-  Elf64_Phdr ph[2];
-  ASSERT_EQ(::pread(out, ph, sizeof ph, static_cast<off_t>(eh.e_phoff)), static_cast<ssize_t>(sizeof ph));
+  ASSERT_EQ(eh.e_phnum, 3);  // the PT_NOTE first, then the PT_LOADs
+  Elf64_Phdr phs[3];
+  ASSERT_EQ(::pread(out, phs, sizeof phs, static_cast<off_t>(eh.e_phoff)), static_cast<ssize_t>(sizeof phs));
+  EXPECT_EQ(phs[0].p_type, PT_NOTE);
+  EXPECT_EQ(phs[0].p_offset, eh.e_phoff + sizeof phs);
+  EXPECT_EQ(phs[0].p_align, 4u);
+  const Elf64_Phdr* ph = phs + 1;
   EXPECT_EQ(ph[0].p_type, PT_LOAD);
   EXPECT_EQ(ph[0].p_paddr, 0u);
   EXPECT_EQ(ph[0].p_filesz, 10 * 4096u);
   EXPECT_EQ(ph[1].p_paddr, 20 * 4096u);
   EXPECT_EQ(ph[1].p_filesz, 5 * 4096u);
+  EXPECT_EQ(r.segments, 2u);
+  struct stat st;
+  ASSERT_EQ(::fstat(out, &st), 0);
+  EXPECT_EQ(static_cast<u64>(st.st_size), phs[0].p_offset + phs[0].p_filesz);
   std::vector<std::byte> got(kPageSize);
   ASSERT_EQ(::pread(out, got.data(), kPageSize, static_cast<off_t>(ph[1].p_offset + 4096)), 4096);
   EXPECT_EQ(got, s.last_copy[21]);
