@@ -7,7 +7,8 @@ packages=(meson ninja-build g++ pkg-config liburing-dev libboost-iostreams-dev z
           libboost-program-options-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev python3 time
           clang libclang-rt-14-dev  # the fuzz targets (scripts/fuzz.sh): clang + libFuzzer
           socat  # a baseline of bench/relay-throughput.sh
-          clang-format)  # scripts/check-tree.py (the test suite)
+          clang-format  # scripts/check-tree.py (the test suite)
+          gdb)  # tests/core_gdb_test.py: gdb opens extract --elf cores (the test suite)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
