@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets of tests/fuzz/ for a bounded time each.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s; verify convert reader inspect relay)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s; verify convert reader inspect relay notes)
 #
 # Builds them with clang, ASan and UBSan in build-fuzz/ (FUZZ_BUILD=...),
 # makes seed corpora in a scratch directory from `xsr gen` small images and
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(verify convert reader inspect relay)
+((${#targets[@]})) || targets=(verify convert reader inspect relay notes)
 build=${FUZZ_BUILD:-build-fuzz}
 jobs=${FUZZ_JOBS:-2}
 
@@ -112,6 +112,26 @@ for t in "${targets[@]}"; do
       seed "$s" '\x20\x08\x07\x00\x00\x00' "$imgs"/libxl-*.bin
       seed "$s" '\x80\x00\x05\x00\x00\x00' "$legacy"/*.bin fixtures/legacy/*.bin
       seed "$s" '\xe0\x20\x09\x00\x00\x00' "$legacy"/*.bin
+      ;;
+    notes)
+      # byte 0 width/whole flags, then the libxc images' vCPU records in the
+      # target's form (fuzz_notes.cc): kind byte, u32 length, body
+      for f in "$imgs"/libxc-*.bin; do
+        for flags in 0 5 6; do
+          python3 - "$f" "$flags" > "$s/$(basename "$f").$flags" <<'PY'
+import struct, sys
+b = open(sys.argv[1], "rb").read()
+kinds = {2: 0, 3: 1, 4: 2, 6: 3, 9: 4}  # PV_INFO P2M_FRAMES VCPU_BASIC VCPU_XSAVE HVM_CONTEXT
+out, off = bytearray([int(sys.argv[2])]), 24 + 16
+while off + 8 <= len(b):
+    t, n = struct.unpack_from("<II", b, off)
+    if t in kinds:
+        out += bytes([kinds[t]]) + struct.pack("<I", n) + b[off + 8:off + 8 + n]
+    off += 8 + (n + 7) // 8 * 8
+sys.stdout.buffer.write(out)
+PY
+        done
+      done
       ;;
     *) seed "$s" '\x00' "$imgs"/*.bin ;;
   esac

@@ -27,6 +27,7 @@ if ((dev)); then
              clang-format                   # scripts/check-tree.py (the test suite)
              bash-completion                # its completionsdir (tests/completion_test.sh runs without it)
              python3-matplotlib             # scripts/plot-throughput.py
+             gdb                            # tests/core_gdb_test.py opens extract --elf cores
              dpkg-dev debhelper lintian man-db)  # scripts/deb.sh
 fi
 missing=()

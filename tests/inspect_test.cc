@@ -10,6 +10,7 @@
 #include <set>
 
 #include "test_util.h"
+#include "xsr/elf_notes.h"
 #include "xsr/extract.h"
 #include "xsr/format.h"
 #include "xsr/guest_state.h"
@@ -403,14 +404,22 @@ TEST(Extract, ElfCoreHasOneLoadSegmentPerRun) {
   EXPECT_EQ(std::memcmp(eh.e_ident, ELFMAG, SELFMAG), 0);
   EXPECT_EQ(eh.e_type, ET_CORE);
   EXPECT_EQ(eh.e_machine, EM_X86_64);
-  ASSERT_EQ(eh.e_phnum, 2);
-  Elf64_Phdr ph[2];
-  ASSERT_EQ(::pread(out, ph, sizeof ph, static_cast<off_t>(eh.e_phoff)), static_cast<ssize_t>(sizeof ph));
+  ASSERT_EQ(eh.e_phnum, 3);  // the PT_NOTE first, then the PT_LOADs
+  Elf64_Phdr phs[3];
+  ASSERT_EQ(::pread(out, phs, sizeof phs, static_cast<off_t>(eh.e_phoff)), static_cast<ssize_t>(sizeof phs));
+  EXPECT_EQ(phs[0].p_type, PT_NOTE);
+  EXPECT_EQ(phs[0].p_offset, eh.e_phoff + sizeof phs);
+  EXPECT_EQ(phs[0].p_align, 4u);
+  const Elf64_Phdr* ph = phs + 1;
   EXPECT_EQ(ph[0].p_type, PT_LOAD);
   EXPECT_EQ(ph[0].p_paddr, 0u);
   EXPECT_EQ(ph[0].p_filesz, 10 * 4096u);
   EXPECT_EQ(ph[1].p_paddr, 20 * 4096u);
   EXPECT_EQ(ph[1].p_filesz, 5 * 4096u);
+  EXPECT_EQ(r.segments, 2u);
+  struct stat st;
+  ASSERT_EQ(::fstat(out, &st), 0);
+  EXPECT_EQ(static_cast<u64>(st.st_size), phs[0].p_offset + phs[0].p_filesz);
   std::vector<std::byte> got(kPageSize);
   ASSERT_EQ(::pread(out, got.data(), kPageSize, static_cast<off_t>(ph[1].p_offset + 4096)), 4096);
   EXPECT_EQ(got, s.last_copy[21]);
@@ -447,6 +456,39 @@ TEST(Extract, ElfWithMoreThan65534SegmentsUsesPnXnum) {
   const std::string cmd =
       std::string("readelf -h ") + path + " | grep -q 'Number of program headers: *65535 (70000)'";
   EXPECT_EQ(std::system(cmd.c_str()), 0);
+  ::unlink(path);
+}
+
+TEST(Extract, ElfNotesKeepThePnXnumPath) {
+  PfnSet pfns;
+  for (u64 p = 0; p < 131070; p += 2) pfns.insert(p);  // 65,535 runs: with the PT_NOTE, 65,536 headers
+  const std::vector<std::byte> notes = core_notes(VcpuStates{}, CoreDomain{2, 4, 17, 65535});
+  char path[] = "/tmp/xsr-extract-XXXXXX";
+  int out = ::mkstemp(path);
+  ASSERT_GE(out, 0);
+  ExtractResult r;
+  {
+    Sink sink(out);
+    ASSERT_FALSE(write_elf_headers(sink, pfns, 4096, r, notes));
+  }
+  EXPECT_EQ(r.segments, 65535u);
+  Elf64_Ehdr eh;
+  ASSERT_EQ(::pread(out, &eh, sizeof eh, 0), static_cast<ssize_t>(sizeof eh));
+  EXPECT_EQ(eh.e_phnum, PN_XNUM);
+  Elf64_Shdr sh;
+  ASSERT_EQ(::pread(out, &sh, sizeof sh, static_cast<off_t>(eh.e_shoff)), static_cast<ssize_t>(sizeof sh));
+  EXPECT_EQ(sh.sh_info, 65536u);
+  Elf64_Phdr note;
+  ASSERT_EQ(::pread(out, &note, sizeof note, static_cast<off_t>(eh.e_phoff)),
+            static_cast<ssize_t>(sizeof note));
+  EXPECT_EQ(note.p_type, PT_NOTE);
+  EXPECT_EQ(note.p_offset, eh.e_phoff + 65536 * sizeof(Elf64_Phdr));
+  EXPECT_EQ(eh.e_shoff % 8, 0u);
+  EXPECT_GE(eh.e_shoff, note.p_offset + note.p_filesz);
+  ::close(out);
+  const std::string cmd = std::string("readelf -h -n -W ") + path +
+                          " 2>&1 | grep -c -i -e warning -e 'XSR .*0x58535202' | grep -qx 1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0);  // the domain note, no warning
   ::unlink(path);
 }
 

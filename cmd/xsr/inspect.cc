@@ -18,7 +18,8 @@ po::options_description inspect_options() {
       "Summarises what a save image or migration stream holds: its container (xl or\n"
       "libvirt header, libxl, libxc, legacy), guest, records by type, pages (distinct\n"
       "pfns, range, holes, pages sent twice), vcpus and their context records, HVM\n"
-      "params, TSC info, checkpoints and emulator records. Page bodies are not read.\n"
+      "params, TSC info, checkpoints and emulator records (--vcpus: each vCPU's\n"
+      "registers). Page bodies are not read.\n"
       "IMAGE is FILE, FD or - (stdin, the default). A legacy (Xen <= 4.5) image is\n"
       "converted on the way in and described as the v3 stream it converts to. An\n"
       "invalid or truncated image is described up to the error (status 1).\n\nOptions");
@@ -29,6 +30,7 @@ po::options_description inspect_options() {
       ("json", po::bool_switch(), "one JSON document (schema: docs/inspect-json.md)")
       ("records", po::bool_switch(), "list every header and record with its offset, type and length")
       ("config", po::bool_switch(), "print the xl / libvirt domain config")
+      ("vcpus", po::bool_switch(), "print each vCPU's registers (cr3 and its page-table root pfn)")
       ("verbose,v", po::bool_switch(), "say how the image is read (on stderr)")
       ("no-progress", po::bool_switch(), "no progress bar even on a terminal")
       ("io", po::value<std::string>()->default_value("auto"), "auto, pread, mmap, uring or read");
@@ -61,14 +63,14 @@ void list_records(xsr::InspectOptions& opt, bool json, bool& first) {
 // The report on stdout: JSON (the members lib/inspect formats, after the
 // streamed record list when there is one) or text.
 void print_report(const std::string& name, const xsr::InspectReport& rep, bool json, bool records,
-                  bool config) {
+                  bool config, bool vcpus) {
   if (json) {
-    const std::string members = cli::dump_members(xsr::inspect_json(name, rep, config));
+    const std::string members = cli::dump_members(xsr::inspect_json(name, rep, config, vcpus));
     if (records) std::printf("\n  ],\n%s\n}\n", members.c_str());
     else std::printf("{\n%s\n}\n", members.c_str());
   } else {
     if (records) std::fputc('\n', stdout);
-    std::fputs(xsr::inspect_text(name, rep, config).c_str(), stdout);
+    std::fputs(xsr::inspect_text(name, rep, config, vcpus).c_str(), stdout);
   }
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
     cli::die(cli::kOutput, "inspect: writing the report failed");
@@ -85,7 +87,7 @@ int cmd_inspect(int argc, char** argv) {
   const std::string spec = vm["image"].as<std::string>();
   const std::string name = cli::display_name(spec, "<stdin>");
   const bool json = vm["json"].as<bool>(), records = vm["records"].as<bool>(),
-             config = vm["config"].as<bool>();
+             config = vm["config"].as<bool>(), vcpus = vm["vcpus"].as<bool>();
   cli::ignore_sigpipe();
   OpenedImage o;
   // --json prints a document whatever the input: one that cannot be opened
@@ -95,7 +97,7 @@ int cmd_inspect(int argc, char** argv) {
     xsr::InspectReport failed;
     failed.error = e;
     if (records) std::fputs("{\n  \"record_list\": [", stdout);
-    print_report(name, failed, json, records, config);
+    print_report(name, failed, json, records, config, vcpus);
   };
   open_image(o, spec, name, cli::io_mode("inspect", vm["io"].as<std::string>()), "inspect",
              vm["verbose"].as<bool>(), on_fail);
@@ -124,7 +126,7 @@ int cmd_inspect(int argc, char** argv) {
   }
   o.src.source->finish();
   rep.compression = xsr::compression_of(*o.src.source);
-  print_report(name, rep, json, records, config);
+  print_report(name, rep, json, records, config, vcpus);
   if (rep.error) {
     cli::print(stderr, "xsr inspect: %s: %s\n", name.c_str(), rep.error.message().c_str());
     return cli::exit_status(rep.error);

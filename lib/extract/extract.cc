@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "xsr/elf_notes.h"
 #include "xsr/format.h"
 #include "xsr/pfnset.h"
 #include "xsr/reader.h"
@@ -115,8 +116,10 @@ class PageFinder final : public BatchObserver {
 
 }  // namespace
 
-Error write_elf_headers(Sink& out, const PfnSet& pfns, u64 base, ExtractResult& res) {
+Error write_elf_headers(Sink& out, const PfnSet& pfns, u64 base, ExtractResult& res,
+                        std::span<const std::byte> notes) {
   std::vector<Elf64_Phdr> ph;
+  if (!notes.empty()) ph.push_back(Elf64_Phdr{});  // the PT_NOTE, once its offset is known
   pfns.for_each_run([&](u64 start, u64 count) {
     Elf64_Phdr p{};
     p.p_type = PT_LOAD;
@@ -130,6 +133,12 @@ Error write_elf_headers(Sink& out, const PfnSet& pfns, u64 base, ExtractResult& 
   });
   const u64 phoff = pfns.empty() ? base : base + (pfns.max() + 1) * kPageSize;
   const u64 phbytes = ph.size() * sizeof(Elf64_Phdr);
+  if (!notes.empty()) {
+    ph[0].p_type = PT_NOTE;
+    ph[0].p_offset = phoff + phbytes;
+    ph[0].p_filesz = notes.size();
+    ph[0].p_align = 4;
+  }
   Elf64_Ehdr eh{};
   std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
   eh.e_ident[EI_CLASS] = ELFCLASS64;
@@ -144,7 +153,12 @@ Error write_elf_headers(Sink& out, const PfnSet& pfns, u64 base, ExtractResult& 
   eh.e_phentsize = sizeof(Elf64_Phdr);
   eh.e_phnum = ph.size() < PN_XNUM ? static_cast<Elf64_Half>(ph.size()) : PN_XNUM;
   u64 end = phoff + phbytes;
+  if (!notes.empty()) {
+    if (Error e = out.write_at(end, notes.data(), notes.size(), kElfFailed)) return e;
+    end += notes.size();
+  }
   if (ph.size() >= PN_XNUM) {
+    end = (end + 7) & ~u64{7};  // Elf64_Shdr's alignment
     Elf64_Shdr sh{};
     sh.sh_info = static_cast<Elf64_Word>(ph.size());
     eh.e_shoff = end;
@@ -156,7 +170,7 @@ Error write_elf_headers(Sink& out, const PfnSet& pfns, u64 base, ExtractResult& 
   if (!ph.empty())
     if (Error e = out.write_at(phoff, ph.data(), phbytes, kElfFailed)) return e;
   if (Error e = out.write_at(0, &eh, sizeof eh, kElfFailed)) return e;
-  res.segments = ph.size();
+  res.segments = ph.size() - (notes.empty() ? 0 : 1);
   res.out_bytes = end;
   return {};
 }
@@ -178,9 +192,10 @@ ExtractResult extract(Source& src, int out_fd, const ExtractOptions& opt) {
   }
   const u64 base = opt.elf ? kPageSize : 0;
   Extractor x(out, base, opt);
+  VcpuObserver vcpus(x);  // the registers for the core's notes
   VerifyOptions vo;
   vo.format = Format::autodetect;
-  vo.observer = &x;
+  vo.observer = opt.elf ? static_cast<StreamObserver*>(&vcpus) : &x;
   vo.progress = opt.progress;
   res.error = verify(src, vo, res.stats);
   res.bodies = x.bodies();
@@ -193,7 +208,8 @@ ExtractResult extract(Source& src, int out_fd, const ExtractOptions& opt) {
                             "the pfns are too sparse to list as ELF segments; extract raw instead");
       return res;
     }
-    res.error = write_elf_headers(out, x.written(), base, res);
+    res.error =
+        write_elf_headers(out, x.written(), base, res, core_notes(vcpus.states(), res.stats, x.written()));
     return res;
   }
   res.out_bytes = x.written().empty() ? 0 : (x.written().max() + 1) * kPageSize;

@@ -74,7 +74,7 @@ struct Walk {
 
 void decode_hvm_context(std::span<const std::byte> b, u64 offset, u64 length, bool whole,
                         InspectReport& rep) {
-  rep.hvm_context.emplace();
+  rep.hvm_context.emplace(InspectReport::HvmContext{});
   InspectReport::HvmContext& hc = *rep.hvm_context;
   hc.offset = offset;
   const Walk w{hc, rep};

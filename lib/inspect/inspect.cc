@@ -120,6 +120,7 @@ class Collector final : public StreamObserver {
 
   void libxc_record(u32 type, u64 off, u64 len, std::span<const std::byte> b) {
     const bool whole = b.size() == len;
+    rep_.vcpu_state.record(type, b, whole);
     switch (type) {
       case libxc::X86_PV_INFO:
         if (b.size() >= sizeof(libxc::X86PvInfo)) {
@@ -257,7 +258,8 @@ void inspect(Source& src, const InspectOptions& opt, InspectReport& rep) {
   }
 }
 
-std::string inspect_text(const std::string& image, const InspectReport& rep, bool with_config) {
+std::string inspect_text(const std::string& image, const InspectReport& rep, bool with_config,
+                         bool with_vcpus) {
   const StreamStats& st = rep.stats;
   std::string o;
   auto line = [&](const char* key, const std::string& v) { o += strprintf("%-13s%s\n", key, v.c_str()); };
@@ -338,6 +340,7 @@ std::string inspect_text(const std::string& image, const InspectReport& rep, boo
     o += "config:\n" + rep.config;
     if (rep.config.back() != '\n') o += '\n';
   }
+  if (with_vcpus) o += "vcpu state:\n" + vcpu_states_text(rep.vcpu_state);
   return o;
 }
 
@@ -442,7 +445,8 @@ void cpu_json(const InspectReport& rep, Json& o) {
 
 }  // namespace
 
-nlohmann::ordered_json inspect_json(const std::string& image, const InspectReport& rep, bool with_config) {
+nlohmann::ordered_json inspect_json(const std::string& image, const InspectReport& rep, bool with_config,
+                                    bool with_vcpus) {
   const StreamStats& st = rep.stats;
   Json o;
   o["schema"] = "xsr-inspect/1";
@@ -467,6 +471,7 @@ nlohmann::ordered_json inspect_json(const std::string& image, const InspectRepor
     em.push_back({{"record", e.record}, {"emulator", e.emulator}, {"index", e.index}, {"bytes", e.bytes}});
   o["emulators"] = std::move(em);
   o["config"] = with_config ? Json(rep.config) : Json(nullptr);
+  o["vcpu_state"] = with_vcpus ? vcpu_states_json(rep.vcpu_state) : Json(nullptr);
   return o;
 }
 

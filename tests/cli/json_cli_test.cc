@@ -21,7 +21,7 @@ const char* const kInspectKeys =
     "['schema', 'image', 'valid', 'error', 'container', 'stream_version', 'guest', 'bytes', 'compression', "
     "'records', 'pages', 'vcpus', 'hvm_domain_state', 'hvm_context', 'hvm_params', 'tsc', 'p2m', "
     "'cpuid_leaves', "
-    "'msr_entries', 'shared_info', 'checkpoints', 'checkpoint_states', 'emulators', 'config']\n"
+    "'msr_entries', 'shared_info', 'checkpoints', 'checkpoint_states', 'emulators', 'config', 'vcpu_state']\n"
     "['layers', 'legacy', 'legacy_toolstack_width', 'config_kind', 'config_bytes']\n"
     "['type', 'width_bits', 'pagetable_levels', 'xen_version', 'legacy_converted']\n";
 const char* const kPrintInspectKeys =

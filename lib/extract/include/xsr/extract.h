@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 
 #include "xsr/error.h"
@@ -45,10 +46,13 @@ ExtractResult extract(Source& src, int out, const ExtractOptions& opt);
 
 // The ELF core's headers for the pages in `pfns`, whose bodies sit at
 // base + pfn * 4096: the file header at offset 0, the program headers after
-// the last page (one PT_LOAD per run of consecutive pfns). With 0xffff runs
-// or more, e_phnum is PN_XNUM and section header 0 carries the count (the
-// ELF gABI rule). Sets res.segments and res.out_bytes.
-Error write_elf_headers(Sink& out, const PfnSet& pfns, std::uint64_t base, ExtractResult& res);
+// the last page (a PT_NOTE first when `notes` is not empty, its bytes right
+// after the program headers; then one PT_LOAD per run of consecutive pfns).
+// With 0xffff headers or more, e_phnum is PN_XNUM and section header 0
+// carries the count (the ELF gABI rule). Sets res.segments (the PT_LOADs)
+// and res.out_bytes.
+Error write_elf_headers(Sink& out, const PfnSet& pfns, std::uint64_t base, ExtractResult& res,
+                        std::span<const std::byte> notes = {});
 
 // The last copy of one page in the image; false when the image has no body
 // for it (res.error tells a stream error apart).

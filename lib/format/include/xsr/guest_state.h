@@ -192,6 +192,84 @@ inline const ContextLayout& context_layout(std::uint32_t width) {
   return width == 4 ? kContext32 : kContext64;
 }
 
+// cpu_user_regs (the vcpu_guest_context's user_regs): where each register
+// lies from its start, for 64-bit guests (8-byte registers, r15 first as
+// Linux's user_regs_struct) and 32-bit ones (4-byte e-registers; no r8-r15).
+// Selectors are 16-bit in both.
+struct UserRegsLayout {
+  std::uint32_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+  std::uint32_t r8, r9, r10, r11, r12, r13, r14, r15;  // 64-bit only (0: none)
+  std::uint32_t rip, rflags;
+  std::uint32_t cs, ss, es, ds, fs, gs;
+};
+constexpr UserRegsLayout kUserRegs64{.rax = 80,
+                                     .rbx = 40,
+                                     .rcx = 88,
+                                     .rdx = 96,
+                                     .rsi = 104,
+                                     .rdi = 112,
+                                     .rbp = 32,
+                                     .rsp = 152,
+                                     .r8 = 72,
+                                     .r9 = 64,
+                                     .r10 = 56,
+                                     .r11 = 48,
+                                     .r12 = 24,
+                                     .r13 = 16,
+                                     .r14 = 8,
+                                     .r15 = 0,
+                                     .rip = 128,
+                                     .rflags = 144,
+                                     .cs = 136,
+                                     .ss = 160,
+                                     .es = 168,
+                                     .ds = 176,
+                                     .fs = 184,
+                                     .gs = 192};
+constexpr UserRegsLayout kUserRegs32{.rax = 24,
+                                     .rbx = 0,
+                                     .rcx = 4,
+                                     .rdx = 8,
+                                     .rsi = 12,
+                                     .rdi = 16,
+                                     .rbp = 20,
+                                     .rsp = 44,
+                                     .r8 = 0,
+                                     .r9 = 0,
+                                     .r10 = 0,
+                                     .r11 = 0,
+                                     .r12 = 0,
+                                     .r13 = 0,
+                                     .r14 = 0,
+                                     .r15 = 0,
+                                     .rip = 32,
+                                     .rflags = 40,
+                                     .cs = 36,
+                                     .ss = 48,
+                                     .es = 52,
+                                     .ds = 56,
+                                     .fs = 60,
+                                     .gs = 64};
+inline const UserRegsLayout& user_regs_layout(std::uint32_t width) {
+  return width == 4 ? kUserRegs32 : kUserRegs64;
+}
+// The two tables agree on the registers both name.
+static_assert(kContext64.user_regs + kUserRegs64.rdx == kContext64.rdx &&
+              kContext64.user_regs + kUserRegs64.rip == kContext64.rip &&
+              kContext64.user_regs + kUserRegs64.rsp == kContext64.rsp &&
+              kContext64.user_regs + kUserRegs64.rflags == kContext64.rflags &&
+              kContext64.user_regs + kUserRegs64.cs == kContext64.cs &&
+              kContext64.user_regs + kUserRegs64.ss == kContext64.ss);
+static_assert(kContext32.user_regs + kUserRegs32.rdx == kContext32.rdx &&
+              kContext32.user_regs + kUserRegs32.rip == kContext32.rip &&
+              kContext32.user_regs + kUserRegs32.rsp == kContext32.rsp &&
+              kContext32.user_regs + kUserRegs32.rflags == kContext32.rflags &&
+              kContext32.user_regs + kUserRegs32.cs == kContext32.cs &&
+              kContext32.user_regs + kUserRegs32.ss == kContext32.ss);
+// VGCF_in_kernel in vcpu_guest_context.flags: the vcpu runs its kernel (a
+// 64-bit guest's active gs base is then gs_base_kernel).
+constexpr std::uint64_t kVgcfInKernel = 1u << 2;
+
 // cr3 <-> pfn: 64-bit guests keep the pfn shifted by the page size; 32-bit
 // (PAE) guests fold the high bits into the low ones (xen_pfn_to_cr3_x86_32).
 constexpr std::uint64_t cr3_to_pfn(std::uint64_t cr3, std::uint32_t width) {

@@ -18,6 +18,7 @@
 #include "xsr/error.h"
 #include "xsr/pfnset.h"
 #include "xsr/source.h"
+#include "xsr/vcpu_state.h"
 #include "xsr/verify.h"
 
 namespace xsr {
@@ -91,16 +92,21 @@ struct InspectReport {
   };
   std::vector<Emulator> emulators;
   std::uint64_t checkpoint_states = 0;  // libxl CHECKPOINT_STATE records
+  VcpuStates vcpu_state;                // registers by vCPU (last copy wins)
 };
 
 // Reads the stream on src to its end (or first error), filling the report.
 void inspect(Source& src, const InspectOptions& opt, InspectReport& rep);
 
-// The report for people (`--config` adds the domain config).
-std::string inspect_text(const std::string& image, const InspectReport& rep, bool with_config);
+// The report for people (`--config` adds the domain config, `--vcpus` the
+// registers of each vCPU).
+std::string inspect_text(const std::string& image, const InspectReport& rep, bool with_config,
+                         bool with_vcpus = false);
 
 // The report as one JSON object, keys in schema order (docs/inspect-json.md);
 // a caller streaming --records puts its "record_list" array before them.
-nlohmann::ordered_json inspect_json(const std::string& image, const InspectReport& rep, bool with_config);
+// `vcpu_state` is null unless with_vcpus.
+nlohmann::ordered_json inspect_json(const std::string& image, const InspectReport& rep, bool with_config,
+                                    bool with_vcpus = false);
 
 }  // namespace xsr
