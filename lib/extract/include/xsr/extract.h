@@ -25,6 +25,9 @@ struct ExtractOptions {
   std::uint64_t first_pfn = 0;  // --pfn A-B: only these pfns
   std::uint64_t last_pfn = libxc::kPfnMask;
   bool elf = false;  // an ELF core instead of raw
+  // On a stream error, still end the output (raw size or ELF headers) with
+  // the pages before the damage; the error stays in the result.
+  bool salvage = false;
   // Called with the bytes read so far, about every 64 MiB; null: none.
   std::function<void(std::uint64_t)> progress;
 };
@@ -36,18 +39,21 @@ struct ExtractResult {
   std::uint64_t segments = 0;   // ELF PT_LOAD segments
   std::uint64_t out_bytes = 0;  // the output file's size
   std::string paths;            // "copy_file_range 4.0 GiB"
+  bool salvaged = false;        // salvage: error set, the output ended with what came before it
   StreamStats stats;
 };
 
 // Reads the stream on src and writes the memory to out, a seekable regular
-// file (truncated first).
+// file (truncated first). With opt.salvage, a stream error still ends the
+// output with the whole pages read before it (res.salvaged).
 ExtractResult extract(Source& src, int out, const ExtractOptions& opt);
 
 // The ELF core's headers for the pages in `pfns`, whose bodies sit at
 // base + pfn * 4096: the file header at offset 0, the program headers after
 // the last page (one PT_LOAD per run of consecutive pfns). With 0xffff runs
 // or more, e_phnum is PN_XNUM and section header 0 carries the count (the
-// ELF gABI rule). Sets res.segments and res.out_bytes.
+// ELF gABI rule). No pages: the file header alone, e_phoff 0. Sets
+// res.segments and res.out_bytes.
 Error write_elf_headers(Sink& out, const PfnSet& pfns, std::uint64_t base, ExtractResult& res);
 
 // The last copy of one page in the image; false when the image has no body
