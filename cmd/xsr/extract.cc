@@ -137,6 +137,12 @@ std::string index_path(const po::variables_map& vm, const std::string& spec, con
   return ::access(side.c_str(), F_OK) == 0 ? side : std::string{};
 }
 
+// The line of an index that does not describe IMAGE any more; status 1.
+[[noreturn]] void stale_index(const std::string& spec, const std::string& path, const std::string& why) {
+  cli::die(cli::kFailed, "extract: " + spec + ": the index " + path + " is stale: " + why +
+                             " (rebuild it with 'xsr index', or pass --no-index)");
+}
+
 // IMAGE and the index its pages are read through.
 struct Indexed {
   PlainImage img;
@@ -151,8 +157,7 @@ void open_indexed(Indexed& ix, const std::string& spec, const std::string& path,
   if (!r.ok()) cli::die(cli::kFailed, "extract: " + r.error().detail);
   ix.idx = std::move(r.value());
   if (xsr::Error e = xsr::check_index_head(ix.idx, *ix.img.src, ix.img.size))
-    cli::die(cli::kFailed, "extract: " + spec + ": the index " + path + " is stale: " + e.detail +
-                               " (rebuild it with 'xsr index', or pass --no-index)");
+    stale_index(spec, path, e.detail);
   if (verbose)
     cli::print(stderr, "xsr extract: pages read through the index %s (%s), not a scan\n", path.c_str(),
                xsr::counted(ix.idx.runs.size(), "run").c_str());
@@ -246,6 +251,7 @@ int cmd_extract(int argc, char** argv) {
     bool found = false;
     if (!idx_path.empty()) {
       found = xsr::index_page(ix.idx, *ix.img.src, req.page_pfn, page, r);
+      if (r.error.code == xsr::Errc::bad_header) stale_index(spec, idx_path, r.error.detail);
     } else {
       found = xsr::extract_page(o.img.stream(), req.page_pfn, page, r);
       r.error = o.img.finish(r.error);
@@ -261,6 +267,7 @@ int cmd_extract(int argc, char** argv) {
   const xsr::ExtractResult r = idx_path.empty()
                                    ? scan(o, out.fd(), req.opt, !quiet && !vm["no-progress"].as<bool>())
                                    : xsr::extract_indexed(ix.idx, *ix.img.src, out.fd(), req.opt);
+  if (!idx_path.empty() && r.error.code == xsr::Errc::bad_header) stale_index(spec, idx_path, r.error.detail);
   return end_output(out, r, req, name, verbose, quiet);
 }
 

@@ -206,19 +206,57 @@ Error seek_to(Source& src, u64 off) {
   return {};
 }
 
-// Whether the record header at r.rec_off is the PAGE_DATA the index says.
-Error check_record(Source& src, const IndexRun& r) {
-  if (Error e = seek_to(src, r.rec_off)) return e;
-  RecordHeader h{};
-  const Bytes b = src.peek(sizeof h);
-  if (b.size() < sizeof h) return stale(r.rec_off, "the image ends before an indexed record");
-  std::memcpy(&h, b.data(), sizeof h);
-  if (h.type != libxc::PAGE_DATA || h.length != r.rec_len)
-    return stale(r.rec_off, strprintf("no PAGE_DATA record of %u bytes at offset 0x%llx", r.rec_len,
-                                      static_cast<unsigned long long>(r.rec_off)));
-  src.consume(sizeof h);
-  return {};
-}
+// The PAGE_DATA record a run's pages come from, as the image has it now:
+// its header must be the one the index names, and the pfn entries of the
+// bodies read must be the pfns the index maps there (a re-generated image
+// with the same headers but another pfn order is stale too).
+class RecordCheck {
+ public:
+  Error check(Source& src, const IndexRun& r) {
+    if (r.rec_off != rec_off_)
+      if (Error e = load(src, r)) return e;
+    const u64 k = (r.body_off - first_body_) / kPageSize;
+    bool same =
+        (r.body_off - first_body_) % kPageSize == 0 && k <= data_.size() && data_.size() - k >= r.pages;
+    for (u64 i = 0; same && i < r.pages; ++i) same = data_[k + i] == r.pfn + i;
+    if (!same)
+      return stale(r.rec_off, strprintf("the PAGE_DATA record at offset 0x%llx holds other pfns",
+                                        static_cast<unsigned long long>(r.rec_off)));
+    return {};
+  }
+
+ private:
+  Error load(Source& src, const IndexRun& r) {
+    rec_off_ = ~u64{0};
+    if (Error e = seek_to(src, r.rec_off)) return e;
+    struct {
+      RecordHeader h;
+      libxc::PageDataHeader ph;
+    } w{};
+    const Bytes b = src.peek(sizeof w);
+    if (b.size() < sizeof w) return stale(r.rec_off, "the image ends before an indexed record");
+    std::memcpy(&w, b.data(), sizeof w);
+    const u64 entries = 8 * u64{w.ph.count};
+    if (w.h.type != libxc::PAGE_DATA || w.h.length != r.rec_len || entries > kMaxPeek ||
+        sizeof w.ph + entries > r.rec_len)
+      return stale(r.rec_off, strprintf("no PAGE_DATA record of %u bytes at offset 0x%llx", r.rec_len,
+                                        static_cast<unsigned long long>(r.rec_off)));
+    src.consume(sizeof w);
+    const Bytes chunk = src.peek(static_cast<std::size_t>(entries));
+    if (chunk.size() < entries) return stale(r.rec_off, "the image ends before an indexed record");
+    data_.clear();
+    for (std::size_t i = 0; i < w.ph.count; ++i)
+      if (const PfnEntry e = PfnEntry::at(chunk, i); e.has_data()) data_.push_back(e.pfn());
+    src.consume(static_cast<std::size_t>(entries));
+    rec_off_ = r.rec_off;
+    first_body_ = src.pos();
+    return {};
+  }
+
+  u64 rec_off_ = ~u64{0};
+  u64 first_body_ = 0;
+  std::vector<u64> data_;  // the pfns with a body, in body order
+};
 
 // The runs of [first, last], cut to it, in file order.
 std::vector<IndexRun> select_runs(const PageIndex& idx, u64 first, u64 last) {
@@ -245,11 +283,9 @@ std::vector<IndexRun> select_runs(const PageIndex& idx, u64 first, u64 last) {
 // where the source can (Source::forward).
 Error copy_runs(const std::vector<IndexRun>& sel, Source& src, Sink& out, u64 base, PfnSet& written,
                 ExtractResult& res) {
-  u64 checked = ~u64{0};
+  RecordCheck rc;
   for (const IndexRun& r : sel) {
-    if (r.rec_off != checked)
-      if (Error e = check_record(src, r)) return e;
-    checked = r.rec_off;
+    if (Error e = rc.check(src, r)) return e;
     if (Error e = seek_to(src, r.body_off)) return e;
     if (Error e = out.seek(base + r.pfn * kPageSize, "seeking the output failed")) return e;
     const u64 bytes = u64{r.pages} * kPageSize;
@@ -399,7 +435,12 @@ bool index_page(const PageIndex& idx, Source& src, u64 pfn, std::array<std::byte
                 ExtractResult& res) {
   const IndexRun* r = idx.find(pfn);
   if (!r) return false;
-  if ((res.error = check_record(src, *r))) return false;
+  IndexRun one = *r;
+  one.body_off += (pfn - r->pfn) * kPageSize;
+  one.pfn = pfn;
+  one.pages = 1;
+  RecordCheck rc;
+  if ((res.error = rc.check(src, one))) return false;
   if ((res.error = seek_to(src, r->body_off + (pfn - r->pfn) * kPageSize))) return false;
   const Bytes b = src.peek(kPageSize);
   if (b.size() < kPageSize) {
