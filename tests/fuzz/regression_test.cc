@@ -29,7 +29,7 @@ TEST(FuzzRegression, EveryTargetIsRegistered) {
   std::vector<std::string> names;
   for (const Target& t : targets()) names.push_back(t.name);
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"convert", "inspect", "reader", "relay", "verify"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"convert", "index", "inspect", "reader", "relay", "verify"}));
 }
 
 TEST(FuzzRegression, InvalidFixturesReplayThroughEveryTarget) {
