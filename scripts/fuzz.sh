@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets of tests/fuzz/ for a bounded time each.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s; verify convert reader inspect relay notes)
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     (default: 60 s; verify convert reader inspect relay notes index)
 #
 # Builds them with clang, ASan and UBSan in build-fuzz/ (FUZZ_BUILD=...),
 # makes seed corpora in a scratch directory from `xsr gen` small images and
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(verify convert reader inspect relay notes)
+((${#targets[@]})) || targets=(verify convert reader inspect relay notes index)
 build=${FUZZ_BUILD:-build-fuzz}
 jobs=${FUZZ_JOBS:-2}
 
@@ -132,6 +132,14 @@ sys.stdout.buffer.write(out)
 PY
         done
       done
+    index)
+      # flags, window seed, --pfn range (fuzz_index.cc), then the real index
+      # of the image the target holds: as is, resealed, as an ELF core
+      "$xsr" gen -o "$work/index.bin" --size 256K --batch 7 --seed 3 2>/dev/null
+      "$xsr" index -q "$work/index.bin"
+      seed "$s" '\x00\x01\x00\x00\x00\x00\x00\x00\x00\xff\xff\x00\x00' "$work/index.bin.xsrindex"
+      seed "$s" '\x01\x05\x00\x00\x00\x10\x00\x00\x00\x40\x00\x00\x00' "$work/index.bin.xsrindex"
+      seed "$s" '\x07\x09\x00\x00\x00\x00\x00\x00\x00\xff\x00\x00\x00' "$work/index.bin.xsrindex"
       ;;
     *) seed "$s" '\x00' "$imgs"/*.bin ;;
   esac

@@ -50,7 +50,7 @@ def check(page_dir, page, argv, problems, extra=()):
         problems.append(f"{page}: no option found in {' '.join(argv)}")
     for opt in [*opts, *extra]:
         if not re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", src):
-            problems.append(f"{page}: '{opt}' (from {' '.join(argv) or 'the command list'}) is not in the page")
+            problems.append(f"{page}: '{opt}' (from {' '.join(argv or []) or 'the command list'}) is not in the page")
 
 
 def main():

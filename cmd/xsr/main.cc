@@ -33,6 +33,7 @@ constexpr Command kCommands[] = {
     {"convert", "IN OUT", cmd_convert, "convert a legacy (Xen <= 4.5) image or stream to v3"},
     {"inspect", "[IMAGE]", cmd_inspect, "summarise what an image holds (records, pages, vcpus, params)"},
     {"extract", "IMAGE -o RAW", cmd_extract, "write guest memory as a sparse raw file or an ELF core"},
+    {"index", "IMAGE", cmd_index, "write IMAGE.xsrindex: where each page's body is, for extract"},
     {"relay", "[IN] [-o OUT]", cmd_relay, "verify a stream in flight and forward it (pipes, sockets)"},
     {"gen", "[-o OUT]", cmd_gen, "write a deterministic test stream"},
     {"version", "", cmd_version, "print xsr's version (also 'xsr --version')"},

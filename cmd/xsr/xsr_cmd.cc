@@ -1,5 +1,7 @@
 #include "xsr_cmd.h"
 
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <iostream>
 
@@ -44,6 +46,25 @@ xsr::Error stream_or_error(xsr::Source& src, const std::string& advice) {
   std::string why;
   const xsr::ImageKind kind = xsr::image_kind(src, &why);
   return kind == xsr::ImageKind::stream ? xsr::Error{} : xsr::not_a_v2_stream(kind, why, advice);
+}
+
+PlainImage open_plain_image(const std::string& spec, const char* cmd) {
+  const auto refuse = [&](const std::string& why) {
+    cli::die(cli::kFailed, std::string(cmd) + ": " + spec + ": " + why);
+  };
+  if (spec == "-" || xsr::parse_fd(spec) >= 0)
+    refuse("the page index needs a plain image file, not standard input or a descriptor");
+  // stat before opening: opening a FIFO would wait for a writer.
+  struct stat st;
+  if (::stat(spec.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+    refuse("the page index needs a plain image file, not a pipe, socket or device");
+  xsr::OpenResult o = xsr::open_source(spec, xsr::IoMode::pread);
+  if (!o.source) cannot_open(cmd, o.error);
+  if (const xsr::Codec k = xsr::sniff_codec(*o.source); k != xsr::Codec::none)
+    refuse("a " + std::string(xsr::codec_name(k)) +
+           "-compressed image: the page index needs a plain image file (decompress it first)");
+  if (xsr::Error e = stream_or_error(*o.source, "convert it first (xsr convert IN OUT)")) refuse(e.detail);
+  return {std::move(o.source), static_cast<std::uint64_t>(st.st_size)};
 }
 
 int compressed_output(xsr::CompressedOutput& zout, int fd, xsr::Codec codec, int level, const char* cmd,

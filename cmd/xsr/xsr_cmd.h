@@ -3,7 +3,9 @@
 // extract. Wiring only; the work is in lib/.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "common/exit.h"
@@ -26,6 +28,7 @@ int cmd_inspect(int argc, char** argv);
 int cmd_extract(int argc, char** argv);
 int cmd_relay(int argc, char** argv);
 int cmd_gen(int argc, char** argv);
+int cmd_index(int argc, char** argv);
 int cmd_version(int argc, char** argv);
 
 // `xsr CMD --help`: the options' description on stdout; kOk.
@@ -54,6 +57,16 @@ xsr::Error stream_or_error(xsr::Source& src, const std::string& advice);
 void open_image(OpenedImage& o, const std::string& spec, const std::string& name, xsr::IoMode io,
                 const char* cmd, bool verbose,
                 const std::function<void(const xsr::Error&)>& on_fail = nullptr);
+
+// A plain image file, as the page index needs one (xsr/index.h): a regular
+// FILE (not "-", an FD, a pipe or a device), not compressed, a v2/v3
+// stream; read by pread from its first byte. Anything else ends the run:
+// "xsr CMD: SPEC: WHY", status 1.
+struct PlainImage {
+  std::unique_ptr<xsr::Source> src;
+  std::uint64_t size = 0;
+};
+PlainImage open_plain_image(const std::string& spec, const char* cmd);
 
 // Where a writer of the output writes: `fd` itself, or with a `codec` the
 // pipe into zout's compressing thread, started here (failing that, "xsr:

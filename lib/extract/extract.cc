@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "internal.h"
 #include "xsr/elf_notes.h"
 #include "xsr/format.h"
 #include "xsr/pfnset.h"
@@ -21,26 +22,12 @@ using u64 = std::uint64_t;
 
 constexpr const char* kElfFailed = "writing the ELF headers failed";
 
-// Collects the pfns with a body of the PAGE_DATA record being read, in
-// stream order. Bounded: a record's bodies are bounded by its 32-bit length.
-class BatchObserver : public StreamObserver {
- public:
-  void pfns(std::span<const std::byte> chunk) override {
-    for (std::size_t i = 0; i < chunk.size() / 8; ++i) {
-      const PfnEntry e = PfnEntry::at(chunk, i);
-      if (e.has_data()) batch_.push_back(e.pfn());
-    }
-  }
-  void record(Layer, std::uint32_t, u64, u64, std::span<const std::byte>) override { batch_.clear(); }
-  bool wants_pages() const override { return true; }
-
- protected:
-  std::vector<u64> batch_;
-};
+using detail::BatchObserver;
 
 class Extractor final : public BatchObserver {
  public:
-  Extractor(Sink& out, u64 base, const ExtractOptions& opt) : out_(out), base_(base), opt_(opt) {}
+  Extractor(Sink& out, u64 base, const ExtractOptions& opt, Source& src)
+      : out_(out), base_(base), opt_(opt), src_(src) {}
 
   Error pages(PageDataReader& pd) override {
     // Each run of consecutive pfns (a whole batch, as Xen's save sends pfns
@@ -57,14 +44,8 @@ class Extractor final : public BatchObserver {
       const u64 n = j - i;
       if (!in) {
         if (Error e = pd.skip_page_count(n)) return e;
-      } else {
-        if (Error e = out_.seek(base_ + batch_[i] * kPageSize, "seeking the output failed")) return e;
-        int out_error = 0;
-        const char* how = nullptr;
-        if (Error e = pd.forward_pages(n, out_.fd(), out_error, how)) return e;
-        out_.count_path(how ? how : "write", n * kPageSize);
-        written_.insert_range(batch_[i], n);
-        bodies_ += n;
+      } else if (Error e = opt_.salvage ? salvage_run(pd, batch_[i], n) : copy_run(pd, batch_[i], n)) {
+        return e;
       }
       i = j;
     }
@@ -73,19 +54,51 @@ class Extractor final : public BatchObserver {
 
   const PfnSet& written() const { return written_; }
   u64 bodies() const { return bodies_; }
-  std::string paths() const {
-    std::string s;
-    for (const auto& [how, bytes] : out_.paths())
-      s += (s.empty() ? "" : ", ") + how + strprintf(" %.1f MiB", static_cast<double>(bytes) / (1 << 20));
-    return s;
-  }
 
  private:
   bool in_range(u64 pfn) const { return pfn >= opt_.first_pfn && pfn <= opt_.last_pfn; }
 
+  // n pages of pfns from pfn on, by the kernel, to their offset.
+  Error copy_run(PageDataReader& pd, u64 pfn, u64 n) {
+    if (Error e = out_.seek(base_ + pfn * kPageSize, "seeking the output failed")) return e;
+    int out_error = 0;
+    const char* how = nullptr;
+    if (Error e = pd.forward_pages(n, out_.fd(), out_error, how)) return e;
+    out_.count_path(how ? how : "write", n * kPageSize);
+    written_.insert_range(pfn, n);
+    bodies_ += n;
+    return {};
+  }
+
+  // copy_run for --salvage: only whole pages reach the output, so a cut
+  // inside a page leaves the pages before it and nothing of that one. A
+  // file says how much is left; from a pipe pages go one at a time through
+  // memory (a page only partly there is never handed out).
+  Error salvage_run(PageDataReader& pd, u64 pfn, u64 n) {
+    const std::int64_t left = src_.remaining();
+    if (left >= 0) {
+      const u64 whole = std::min<u64>(n, static_cast<u64>(left) / kPageSize);
+      if (whole > 0)
+        if (Error e = copy_run(pd, pfn, whole)) return e;
+      return whole == n ? Error{} : pd.skip_page_count(n - whole);
+    }
+    for (u64 k = 0; k < n; ++k) {
+      Bytes page;
+      if (Error e = pd.next_pages(page, 1)) return e;
+      if (Error e = out_.write_at(base_ + (pfn + k) * kPageSize, page.data(), page.size(),
+                                  "writing the output failed"))
+        return e;
+      out_.count_path("write", kPageSize);
+      written_.insert_range(pfn + k, 1);
+      ++bodies_;
+    }
+    return {};
+  }
+
   Sink& out_;
   u64 base_;
   const ExtractOptions& opt_;
+  Source& src_;
   PfnSet written_;
   u64 bodies_ = 0;
 };
@@ -131,7 +144,9 @@ Error write_elf_headers(Sink& out, const PfnSet& pfns, u64 base, ExtractResult& 
     p.p_align = kPageSize;
     ph.push_back(p);
   });
-  const u64 phoff = pfns.empty() ? base : base + (pfns.max() + 1) * kPageSize;
+  // No segments: no program header table either (e_phoff 0, as the gABI
+  // says for a file without one), and the file is the header alone.
+  const u64 phoff = pfns.empty() ? 0 : base + (pfns.max() + 1) * kPageSize;
   const u64 phbytes = ph.size() * sizeof(Elf64_Phdr);
   if (!notes.empty()) {
     ph[0].p_type = PT_NOTE;
@@ -152,7 +167,7 @@ Error write_elf_headers(Sink& out, const PfnSet& pfns, u64 base, ExtractResult& 
   eh.e_ehsize = sizeof(Elf64_Ehdr);
   eh.e_phentsize = sizeof(Elf64_Phdr);
   eh.e_phnum = ph.size() < PN_XNUM ? static_cast<Elf64_Half>(ph.size()) : PN_XNUM;
-  u64 end = phoff + phbytes;
+  u64 end = ph.empty() ? sizeof eh : phoff + phbytes;
   if (!notes.empty()) {
     if (Error e = out.write_at(end, notes.data(), notes.size(), kElfFailed)) return e;
     end += notes.size();
@@ -175,23 +190,46 @@ Error write_elf_headers(Sink& out, const PfnSet& pfns, u64 base, ExtractResult& 
   return {};
 }
 
-ExtractResult extract(Source& src, int out_fd, const ExtractOptions& opt) {
-  ExtractResult res;
+namespace detail {
+
+Error prepare_output(Sink& out) {
   struct stat st;
-  if (!fd_caps(out_fd).has(IoCaps::file) || ::fstat(out_fd, &st) != 0) {
-    res.error =
-        Error::at(Errc::unsupported, 0, "the output must be a regular file (pages go at their pfn's offset)");
-    return res;
-  }
-  Sink out(out_fd);
+  if (!fd_caps(out.fd()).has(IoCaps::file) || ::fstat(out.fd(), &st) != 0)
+    return Error::at(Errc::unsupported, 0,
+                     "the output must be a regular file (pages go at their pfn's offset)");
   // Only a file with bytes in it is emptied: truncating to zero also makes
   // ext4 flush the whole file on close (auto_da_alloc), ~0.7 s a GiB here.
-  if (st.st_size > 0) {
-    res.error = out.truncate(0, "truncating the output failed");
-    if (res.error) return res;
+  if (st.st_size > 0) return out.truncate(0, "truncating the output failed");
+  return {};
+}
+
+Error finish_output(Sink& out, const PfnSet& written, u64 base, bool elf, ExtractResult& res,
+                    std::span<const std::byte> notes) {
+  if (elf) {
+    if (!written.complete())
+      return Error::at(Errc::unsupported, 0,
+                       "the pfns are too sparse to list as ELF segments; extract raw instead");
+    return write_elf_headers(out, written, base, res, notes);
   }
+  res.out_bytes = written.empty() ? 0 : (written.max() + 1) * kPageSize;
+  return out.truncate(res.out_bytes, "sizing the output failed");
+}
+
+std::string paths_text(const Sink& out) {
+  std::string s;
+  for (const auto& [how, bytes] : out.paths())
+    s += (s.empty() ? "" : ", ") + how + strprintf(" %.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return s;
+}
+
+}  // namespace detail
+
+ExtractResult extract(Source& src, int out_fd, const ExtractOptions& opt) {
+  ExtractResult res;
+  Sink out(out_fd);
+  if ((res.error = detail::prepare_output(out))) return res;
   const u64 base = opt.elf ? kPageSize : 0;
-  Extractor x(out, base, opt);
+  Extractor x(out, base, opt, src);
   VcpuObserver vcpus(x);  // the registers for the core's notes
   VerifyOptions vo;
   vo.format = Format::autodetect;
@@ -200,21 +238,30 @@ ExtractResult extract(Source& src, int out_fd, const ExtractOptions& opt) {
   res.error = verify(src, vo, res.stats);
   res.bodies = x.bodies();
   res.pfns = x.written().size();
-  res.paths = x.paths();
-  if (res.error) return res;
-  if (opt.elf) {
-    if (!x.written().complete()) {
-      res.error = Error::at(Errc::unsupported, 0,
-                            "the pfns are too sparse to list as ELF segments; extract raw instead");
-      return res;
-    }
-    res.error =
-        write_elf_headers(out, x.written(), base, res, core_notes(vcpus.states(), res.stats, x.written()));
+  res.paths = detail::paths_text(out);
+  // --salvage: the pages before the damage make an output too; the error
+  // stays the run's verdict. An output that failed salvages nothing.
+  if (res.error && (!opt.salvage || res.error.code == Errc::output)) return res;
+  const std::vector<std::byte> notes =
+      opt.elf ? core_notes(vcpus.states(), res.stats, x.written()) : std::vector<std::byte>{};
+  Error fin = detail::finish_output(out, x.written(), base, opt.elf, res, notes);
+  if (res.error) {
+    res.salvaged = !fin;
     return res;
   }
-  res.out_bytes = x.written().empty() ? 0 : (x.written().max() + 1) * kPageSize;
-  res.error = out.truncate(res.out_bytes, "sizing the output failed");
+  res.error = fin;
   return res;
+}
+
+Error read_core_state(Source& src, CoreState& core) {
+  StreamObserver none;
+  VcpuObserver vcpus(none);
+  VerifyOptions vo;
+  vo.format = Format::autodetect;
+  vo.observer = &vcpus;
+  Error e = verify(src, vo, core.stats);
+  core.vcpus = vcpus.states();
+  return e;
 }
 
 bool extract_page(Source& src, u64 pfn, std::array<std::byte, 4096>& page, ExtractResult& res) {

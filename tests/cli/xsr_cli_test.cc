@@ -65,6 +65,7 @@ TEST_F(XsrCli, TheGeneralHelpListsTheTableAndAnUnknownCommandGetsIt) {
             "  convert IN OUT       convert a legacy (Xen <= 4.5) image or stream to v3\n"
             "  inspect [IMAGE]      summarise what an image holds (records, pages, vcpus, params)\n"
             "  extract IMAGE -o RAW write guest memory as a sparse raw file or an ELF core\n"
+            "  index IMAGE          write IMAGE.xsrindex: where each page's body is, for extract\n"
             "  relay [IN] [-o OUT]  verify a stream in flight and forward it (pipes, sockets)\n"
             "  gen [-o OUT]         write a deterministic test stream\n"
             "  version              print xsr's version (also 'xsr --version')\n"

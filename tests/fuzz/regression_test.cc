@@ -29,7 +29,8 @@ TEST(FuzzRegression, EveryTargetIsRegistered) {
   std::vector<std::string> names;
   for (const Target& t : targets()) names.push_back(t.name);
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"convert", "inspect", "notes", "reader", "relay", "verify"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"convert", "index", "inspect", "notes", "reader", "relay", "verify"}));
 }
 
 TEST(FuzzRegression, InvalidFixturesReplayThroughEveryTarget) {
