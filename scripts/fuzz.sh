@@ -132,6 +132,7 @@ sys.stdout.buffer.write(out)
 PY
         done
       done
+      ;;
     index)
       # flags, window seed, --pfn range (fuzz_index.cc), then the real index
       # of the image the target holds: as is, resealed, as an ELF core
