@@ -262,14 +262,7 @@ Error strict_checkpoint(const Ctx& c) {
 // Faults Xen's restore finds when the stream completes are reported at
 // END, where they are found: a forwarder (relay) has passed the record
 // that carried the bad value by then. The message names that record.
-Error at_end(const Error& end, Error found) {
-  if (!found || found.offset == end.offset || found.record == kNoRecord) return found;
-  Error e = end;
-  e.detail = strprintf("%s (the value is in record %llu, %s, at offset 0x%llx)", found.detail.c_str(),
-                       static_cast<ull>(found.record), record_name(found.layer, found.type).c_str(),
-                       static_cast<ull>(found.offset));
-  return e;
-}
+Error at_end(const Error& end, Error found) { return moved_to(end, std::move(found), "the value is in"); }
 
 Error stream_complete(const Ctx& c, const Error& end) {
   const LibxcState& s = c.s;
@@ -515,6 +508,15 @@ Error check_length(const Ctx& c, const Rule& r, u32 version) {
   if (!words) [[likely]]
     return {};
   return c.bad(strprintf(words, static_cast<ull>(c.ev.length), ri.multiple));
+}
+
+Error moved_to(const Error& where, Error found, const char* how) {
+  if (!found || found.offset == where.offset || found.record == kNoRecord) return found;
+  Error e = where;
+  e.detail = strprintf("%s (%s record %llu, %s, at offset 0x%llx)", found.detail.c_str(), how,
+                       static_cast<ull>(found.record), record_name(found.layer, found.type).c_str(),
+                       static_cast<ull>(found.offset));
+  return e;
 }
 
 }  // namespace xsr::rules

@@ -113,6 +113,13 @@ inline Error strict_page_data(const Ctx& c) {
   return {};
 }
 
+// A fault found in an earlier record, reported at `where`: the record at
+// which Xen acts on it (END, when the stream completes; a Remus CHECKPOINT,
+// where the records buffered since the last one are processed), so that a
+// forwarder never has passed the offset of the error it reports. The
+// message names the record: "(HOW record N, TYPE, at offset 0x...)".
+Error moved_to(const Error& where, Error found, const char* how);
+
 // The rule for a type of the record table.
 const Rule& libxc_rule(std::uint32_t type);  // type < libxc::kRecordTypeCount
 const Rule& libxl_rule(std::uint32_t type);  // type < libxl::kRecordTypeCount

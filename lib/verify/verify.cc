@@ -525,7 +525,9 @@ Error Verifier::strict_record(const RecordEvent& ev, const Body& b, const rules:
   if (ev.type != libxc::CHECKPOINT) return strict_fault(std::move(e));
   if (e) return e;
   // The records buffered since the last checkpoint are processed now.
-  if (pending_) return std::exchange(pending_, Error{});
+  if (pending_)
+    return rules::moved_to(fail(Errc::bad_order, ev.offset, {}), std::exchange(pending_, Error{}),
+                           "buffered since the last checkpoint: found in");
   s.committed = std::make_shared<const strict::Model>(s.m);
   s.buffering = true;
   return {};
